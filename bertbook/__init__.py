@@ -1,0 +1,7 @@
+"""bertbook: BERT from raw text to extractive question answering.
+
+Every class here is named as in Hugging Face ``transformers`` and keeps its
+state-dict keys, so checkpoints move both ways without renaming.
+"""
+
+__version__ = "0.1.0"
