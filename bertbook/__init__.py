@@ -5,3 +5,7 @@ state-dict keys, so checkpoints move both ways without renaming.
 """
 
 __version__ = "0.1.0"
+
+from .loading import minilm_path
+
+__all__ = ["minilm_path"]
