@@ -6,6 +6,41 @@ state-dict keys, so checkpoints move both ways without renaming.
 
 __version__ = "0.1.0"
 
+from .config import BertConfig
+from .heads import (
+    BertForMaskedLM,
+    BertForMultipleChoice,
+    BertForNextSentencePrediction,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertLMHeadModel,
+)
 from .loading import minilm_path
+from .modeling import BertModel
 
-__all__ = ["minilm_path"]
+__all__ = [
+    "BertConfig",
+    "BertModel",
+    "BertForPreTraining",
+    "BertForMaskedLM",
+    "BertLMHeadModel",
+    "BertForNextSentencePrediction",
+    "BertForSequenceClassification",
+    "BertForMultipleChoice",
+    "BertForTokenClassification",
+    "BertForQuestionAnswering",
+    "BertTokenizer",
+    "minilm_path",
+]
+
+
+def __getattr__(name):
+    # The tokenizer is imported lazily: importing the models should not pay for it, and it keeps
+    # `import bertbook` working while tokenization.py is absent from a copied subset of modules.
+    if name == "BertTokenizer":
+        from .tokenization import BertTokenizer
+
+        return BertTokenizer
+    raise AttributeError(f"module 'bertbook' has no attribute {name!r}")
