@@ -61,6 +61,8 @@ class BertConfig:
             self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
             self.num_labels = len(self.id2label)
         self.validate()
+        if self.id2label is None:  # HF's default names, so a saved and re-read config compares equal
+            self.id2label = {i: f"LABEL_{i}" for i in range(self.num_labels)}
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
@@ -134,9 +136,8 @@ class BertConfig:
             if k in ("extra", "num_labels", "id2label"):
                 continue
             out[k] = v
-        id2label = self.id2label or {i: f"LABEL_{i}" for i in range(self.num_labels)}
-        out["id2label"] = {str(i): label for i, label in id2label.items()}
-        out["label2id"] = {label: i for i, label in id2label.items()}
+        out["id2label"] = {str(i): label for i, label in self.id2label.items()}
+        out["label2id"] = {label: i for i, label in self.id2label.items()}
         out["model_type"] = MODEL_TYPES[self.pre_layernorm]
         return out
 

@@ -78,6 +78,10 @@ def resolve_model_source(name_or_path: str | os.PathLike) -> Path:
 # ----------------------------------------------------------------------------- state dicts
 
 
+class WeightsNotFoundError(FileNotFoundError, ValueError):
+    """A model folder without weights (a ``FileNotFoundError`` that is also a ``ValueError``)."""
+
+
 def load_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read every weight in ``folder``: safetensors first, then the pickle format (tensors only)."""
     folder = Path(folder)
@@ -95,7 +99,7 @@ def load_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
             return state
     if (folder / PICKLE_WEIGHTS).is_file():
         return _read_file(folder / PICKLE_WEIGHTS, False)
-    raise FileNotFoundError(
+    raise WeightsNotFoundError(
         f"no weights in {folder}: expected {SAFE_WEIGHTS} or {PICKLE_WEIGHTS} (or a sharded *.index.json) "
         f"next to config.json; found {sorted(p.name for p in folder.iterdir())}"
     )
