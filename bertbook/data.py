@@ -549,7 +549,9 @@ class DataCollatorForMLM:
         ids = _special_ids(tokenizer) if tokenizer is not None else {}
         self.pad_token_id = pad_token_id if pad_token_id is not None else ids.get("pad")
         self.mask_token_id = mask_token_id if mask_token_id is not None else ids.get("mask")
-        self.vocab_size = vocab_size if vocab_size is not None else (_vocab_size(tokenizer) if tokenizer else None)
+        if vocab_size is None and tokenizer is not None:
+            vocab_size = _vocab_size(tokenizer)
+        self.vocab_size = vocab_size
         if None in (self.pad_token_id, self.mask_token_id, self.vocab_size):
             raise ValueError("DataCollatorForMLM needs a tokenizer, or pad_token_id, mask_token_id and vocab_size")
         self.special_token_ids = sorted(set(special_token_ids if special_token_ids is not None else ids.values()))

@@ -3,6 +3,7 @@ QA windows and token-label alignment, on real BBC News text where it matters."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 
@@ -46,7 +47,10 @@ def _hf_tokenizer():
 
 @pytest.fixture(scope="module")
 def tok():
-    """bertbook's own tokenizer when it is there and works, else the HF fast tokenizer."""
+    """bertbook's own tokenizer when it is there and works, else the HF fast tokenizer
+    (BERTBOOK_TEST_TOKENIZER=hf forces the latter)."""
+    if os.environ.get("BERTBOOK_TEST_TOKENIZER") == "hf":
+        return _hf_tokenizer()
     try:
         from bertbook.tokenization import BertTokenizer
 
@@ -183,7 +187,7 @@ def test_bucket_sampler_covers_each_index_once_and_is_deterministic():
         assert len(batches) == len(s) == 63
         flat = [i for b in batches for i in b]
         assert sorted(flat) == list(range(1003))  # every index exactly once
-        assert all(len(b) == 16 for b in batches if len(b) != 1003 % 16)
+        assert sorted(len(b) for b in batches) == [1003 % 16] + [16] * 62
         epochs.append(batches)
     assert epochs[0] != epochs[1]  # a new order each epoch
     again = LengthBucketBatchSampler(lengths, batch_size=16, seed=3, bucket_size=160)
@@ -195,12 +199,33 @@ def test_bucket_sampler_covers_each_index_once_and_is_deterministic():
     batches = list(dropped)
     assert len(batches) == len(dropped) == 1003 // 16 and all(len(b) == 16 for b in batches)
     plain = LengthBucketBatchSampler(lengths, batch_size=16, shuffle=False, bucket_size=160)
-    assert list(plain) == list(plain) and sorted(i for b in plain for i in b) == list(range(1003))
+    batches = list(plain)
+    assert sorted(i for b in batches for i in b) == list(range(1003))
+    # no shuffle: the first batch holds the 16 longest of the first bucket (indices 0..159)
+    assert sorted(lengths[batches[0]].tolist()) == sorted(lengths[:160].tolist())[-16:]
+    assert all(max(b) < 160 for b in batches[:10])
     for bad in (dict(batch_size=0), dict(batch_size=16, bucket_size=20), dict(batch_size=16, bucket_size=8)):
         with pytest.raises(ValueError):
             LengthBucketBatchSampler(lengths, **bad)
     with pytest.raises(ValueError, match="non-negative"):
         LengthBucketBatchSampler([3, -1], batch_size=1)
+
+
+def test_bucket_sampler_and_collate_in_a_dataloader():
+    rng = np.random.default_rng(0)
+    data = [{"input_ids": [101] + rng.integers(1000, 2000, n).tolist() + [102], "label": int(n % 2)}
+            for n in rng.integers(1, 50, size=200)]
+    for item in data:
+        item["attention_mask"] = [1] * len(item["input_ids"])
+    sampler = LengthBucketBatchSampler([len(d["input_ids"]) for d in data], batch_size=8, seed=0, bucket_size=40)
+    loader = torch.utils.data.DataLoader(data, batch_sampler=sampler, collate_fn=pad_collate)
+    seen = 0
+    for batch in loader:
+        B, T = batch["input_ids"].shape
+        assert T == int(batch["attention_mask"].sum(1).max())  # padded to this batch's longest
+        assert batch["labels"].shape == (B,)
+        seen += B
+    assert seen == 200
 
 
 def test_bucketing_reduces_padding_on_bbc(tok, bbc):
@@ -349,7 +374,10 @@ def test_mask_tokens_bad_input():
 
 def test_mlm_collator_dynamic_masking_on_real_text(tok, bbc):
     texts = [a.headline for a in bbc[:64]]
-    enc = tok(texts, return_special_tokens_mask=True)
+    try:  # HF returns special_tokens_mask only on request; bertbook's tokenizer always does
+        enc = tok(texts, return_special_tokens_mask=True)
+    except TypeError:
+        enc = tok(texts)
     batch = [{k: enc[k][i] for k in ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")}
              for i in range(len(texts))]
     collator = DataCollatorForMLM(tok, seed=0)
