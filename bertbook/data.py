@@ -391,7 +391,9 @@ def _word_groups(word_ids: torch.Tensor) -> torch.Tensor:
     return torch.where(valid, groups, torch.full_like(groups, -1))
 
 
-def wordpiece_word_ids(tokens: Sequence[str], special_tokens: Sequence[str] = ("[CLS]", "[SEP]", "[PAD]", "[MASK]")) -> list[int | None]:
+def wordpiece_word_ids(
+    tokens: Sequence[str], special_tokens: Sequence[str] = ("[CLS]", "[SEP]", "[PAD]", "[MASK]")
+) -> list[int | None]:
     """Word ids from WordPiece strings, the original BERT whole-word rule: a ``##`` piece joins the
     word before it. (HF ``enc.word_ids()`` is finer: it also splits at punctuation.)"""
     out: list[int | None] = []
@@ -466,9 +468,12 @@ def mask_tokens(
         candidates &= attention_mask.view_as(ids).bool()  # padding is never a prediction target
 
     device = ids.device
+    # Draw on the generator's device (a CPU generator with CUDA ids is the usual case), then move.
+    draw_device = generator.device if generator is not None else device
     if word_ids is None:
         # Each candidate on its own: P(selected) = mlm_probability.
-        selected = (torch.rand(ids.shape, generator=generator, device=device) < mlm_probability) & candidates
+        draws = torch.rand(ids.shape, generator=generator, device=draw_device).to(device)  # (B, T)
+        selected = (draws < mlm_probability) & candidates
     else:
         if not isinstance(word_ids, torch.Tensor):
             word_ids = torch.tensor([[-1 if w is None else w for w in row] for row in word_ids], dtype=torch.long)
@@ -480,7 +485,8 @@ def mask_tokens(
         n_groups = int(groups.max()) + 1 if groups.numel() else 0
         # One draw per word, then every piece of the word takes its word's draw: the expected
         # fraction of selected tokens is still mlm_probability, whatever the word lengths.
-        word_draw = torch.rand((ids.shape[0], max(n_groups, 1)), generator=generator, device=device)  # (B, W)
+        word_draw = torch.rand((ids.shape[0], max(n_groups, 1)), generator=generator, device=draw_device)
+        word_draw = word_draw.to(device)  # (B, W): one draw per word
         chosen = word_draw.gather(1, groups.clamp(min=0)) < mlm_probability  # (B, T)
         selected = chosen & (groups >= 0) & candidates
 
@@ -488,11 +494,12 @@ def mask_tokens(
     # 80/10/10, decided per token (as the original also does for whole words). Why not always
     # [MASK]: [MASK] never appears at fine-tuning time, so the model must also learn to predict
     # from tokens that look normal (10% random) or are the true token (10% unchanged).
-    u = torch.rand(ids.shape, generator=generator, device=device)
+    u = torch.rand(ids.shape, generator=generator, device=draw_device).to(device)  # (B, T)
     to_mask = selected & (u < 0.8)
     to_random = selected & (u >= 0.8) & (u < 0.9)
     # Random tokens are drawn from the whole vocabulary, as in both references.
-    random_ids = torch.randint(vocab_size, ids.shape, generator=generator, device=device, dtype=ids.dtype)
+    random_ids = torch.randint(vocab_size, ids.shape, generator=generator, device=draw_device, dtype=ids.dtype)
+    random_ids = random_ids.to(device)  # (B, T)
     masked = ids.clone()
     masked[to_mask] = mask_token_id
     masked[to_random] = random_ids[to_random]

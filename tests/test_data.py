@@ -431,7 +431,7 @@ class SentenceIdTokenizer:
 
 
 def _segments(ex):
-    ids, types = ex["input_ids"], ex["token_type_ids"]
+    ids = ex["input_ids"]
     sep = ids.index(102)
     return ids[1:sep], ids[sep + 1 : -1]
 
