@@ -524,8 +524,11 @@ def build_book(*, force: bool = False, log=None) -> Path:
         shutil.rmtree(HTML_DIR)  # no page of an older build may survive
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
+        output = _ANSI.sub("", result.stdout + "\n" + result.stderr)
+        problems = [line for line in output.splitlines()
+                    if re.search(r"WARNING|ERROR|CRITICAL|Error:|Exception", line)]
         raise BookBuildError(f"jupyter-book build failed (exit {result.returncode}):\n"
-                             f"{_tail(result.stdout)}\n{_tail(result.stderr)}")
+                             + "\n".join(dict.fromkeys(problems) or [_tail(output, 40)]))
     problems = check_site(HTML_DIR)
     if problems:
         raise BookBuildError("the built site is not offline-clean:\n" + "\n".join(problems))
