@@ -53,6 +53,9 @@ class BertConfig:
     # bertbook switches (written to config.json; transformers keeps unknown keys as attributes).
     pre_layernorm: bool = False
     attn_implementation: str = "sdpa"
+    # Run the token-wise layers on the real tokens only (see modeling.Packing). Off by default so that
+    # outputs at padding positions match transformers' exactly; the fast paths turn it on.
+    padding_free: bool = False
     # Every other key of config.json, kept verbatim so a round trip loses nothing.
     extra: dict[str, Any] = field(default_factory=dict)
 

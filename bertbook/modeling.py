@@ -183,6 +183,51 @@ def extended_attention_mask(
     return torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, neg)
 
 
+@dataclass
+class Packing:
+    """Padding-free layout of a padded (B, T) batch: its N real tokens side by side, (N, ...).
+
+    Every token-wise operation (the Q/K/V and output projections, the feed-forward block,
+    LayerNorm, dropout) does not care which sequence a token belongs to, so it runs on the N real
+    tokens instead of all B*T positions: a batch of ragged sentences stops paying for its padding.
+    Only attention mixes tokens, and it needs to know where each sequence starts and ends.
+    """
+
+    indices: torch.Tensor  # (N,) flat positions b * T + t of the real tokens, in order
+    cu_seqlens: torch.Tensor  # (B + 1,) int32: sequence b is packed rows cu_seqlens[b] : cu_seqlens[b + 1]
+    max_seqlen: int
+    batch: int
+    seq_len: int
+
+    @classmethod
+    def from_mask(cls, attention_mask: torch.Tensor) -> "Packing":
+        B, T = attention_mask.shape
+        mask = attention_mask.to(torch.bool)
+        indices = mask.reshape(-1).nonzero(as_tuple=True)[0]  # (N,)
+        lengths = mask.sum(dim=1, dtype=torch.int32)  # (B,)
+        cu = F.pad(lengths.cumsum(0, dtype=torch.int32), (1, 0))  # (B + 1,)
+        return cls(indices, cu, int(lengths.max()), B, T)
+
+    def unpad(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, ...) -> (N, ...)"""
+        return x.reshape(self.batch * self.seq_len, *x.shape[2:]).index_select(0, self.indices)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (B, T, ...), zeros at the padding positions."""
+        out = x.new_zeros(self.batch * self.seq_len, *x.shape[1:])
+        out.index_copy_(0, self.indices, x)
+        return out.view(self.batch, self.seq_len, *x.shape[1:])
+
+
+def _varlen_attention():
+    """torch's variable-length flash attention (CUDA, fp16/bf16), or None where this torch lacks it."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
+
+
 class BertSelfAttention(nn.Module):
     """Multi-head scaled dot-product self-attention.
 
@@ -210,14 +255,22 @@ class BertSelfAttention(nn.Module):
 
     def forward(
         self,
-        hidden_states: torch.Tensor,  # (B, T, H)
+        hidden_states: torch.Tensor,  # (B, T, H), or (N, H) with packing
         attention_mask: torch.Tensor | None = None,  # additive, (B, 1, 1 or T, T), see extended_attention_mask
         output_attentions: bool = False,
+        packing: Packing | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if packing is not None:
+            return self.forward_packed(hidden_states, attention_mask, packing)
         B, T, _ = hidden_states.shape
         q = self.split_heads(self.query(hidden_states))  # (B, nh, T, hs)
         k = self.split_heads(self.key(hidden_states))  # (B, nh, T, hs)
         v = self.split_heads(self.value(hidden_states))  # (B, nh, T, hs)
+        return self.attend(q, k, v, attention_mask, output_attentions)
+
+    def attend(self, q, k, v, attention_mask, output_attentions=False):
+        """softmax(q k^T * scale + mask) v for (B, nh, T, hs) inputs -> ((B, T, H), probabilities or None)."""
+        B, _, T, _ = q.shape
         dropout_p = self.dropout.p if self.training else 0.0
 
         if self.attn_implementation == "sdpa" and not output_attentions:
@@ -231,6 +284,30 @@ class BertSelfAttention(nn.Module):
             context = torch.matmul(self.dropout(probs), v)  # (B, nh, T, hs)
         context = context.transpose(1, 2).reshape(B, T, self.all_head_size)  # (B, T, H): heads side by side
         return context, probs
+
+    def forward_packed(self, hidden_states, attention_mask, packing: Packing):
+        """Padding-free attention over (N, H) packed tokens.
+
+        On CUDA in fp16/bf16, torch's variable-length flash kernel attends within each sequence
+        directly from the packed layout. Elsewhere (CPU, fp32, attention dropout while training) the
+        projections still run on the N real tokens, and q/k/v are scattered into a zero-padded
+        (B, T) layout only for the attention product itself.
+        """
+        N = hidden_states.shape[0]
+        q, k, v = self.query(hidden_states), self.key(hidden_states), self.value(hidden_states)  # (N, H) each
+        varlen = _varlen_attention()
+        use_varlen = (
+            varlen is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16)
+            and not (self.training and self.dropout.p > 0)
+        )
+        if use_varlen:
+            shape = (N, self.num_attention_heads, self.attention_head_size)
+            context = varlen(q.view(shape), k.view(shape), v.view(shape), packing.cu_seqlens, packing.cu_seqlens,
+                             packing.max_seqlen, packing.max_seqlen, scale=self.scaling)  # (N, nh, hs)
+            return context.reshape(N, self.all_head_size), None
+        q, k, v = (self.split_heads(packing.pad(t)) for t in (q, k, v))  # (B, nh, T, hs) each
+        context, _ = self.attend(q, k, v, attention_mask)  # (B, T, H)
+        return packing.unpad(context), None  # (N, H)
 
 
 class BertSelfOutput(nn.Module):
@@ -258,9 +335,9 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, output_attentions=False):
+    def forward(self, hidden_states, attention_mask=None, output_attentions=False, packing=None):
         attn_input = self.ln(hidden_states) if hasattr(self, "ln") else hidden_states
-        context, probs = self.self(attn_input, attention_mask, output_attentions)
+        context, probs = self.self(attn_input, attention_mask, output_attentions, packing)
         # The residual is the layer's input *before* the pre-LN, as in MegatronBERT.
         return self.output(context, hidden_states), probs
 
@@ -304,8 +381,8 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, output_attentions=False):
-        attention_output, probs = self.attention(hidden_states, attention_mask, output_attentions)  # (B, T, H)
+    def forward(self, hidden_states, attention_mask=None, output_attentions=False, packing=None):
+        attention_output, probs = self.attention(hidden_states, attention_mask, output_attentions, packing)  # (B, T, H)
         ffn_input = self.ln(attention_output) if hasattr(self, "ln") else attention_output
         layer_output = self.output(self.intermediate(ffn_input), attention_output)  # (B, T, H)
         return layer_output, probs
@@ -319,11 +396,12 @@ class BertEncoder(nn.Module):
             # Pre-LN leaves the residual stream un-normalised: MegatronBERT adds one final LayerNorm.
             self.ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, hidden_states, attention_mask=None, output_attentions=False, output_hidden_states=False):
+    def forward(self, hidden_states, attention_mask=None, output_attentions=False, output_hidden_states=False,
+                packing=None):
         all_hidden = [hidden_states] if output_hidden_states else None  # the embeddings come first
         all_probs = [] if output_attentions else None
         for layer in self.layer:
-            hidden_states, probs = layer(hidden_states, attention_mask, output_attentions)
+            hidden_states, probs = layer(hidden_states, attention_mask, output_attentions, packing)
             if output_hidden_states:
                 all_hidden.append(hidden_states)
             if output_attentions:
@@ -428,6 +506,14 @@ class BertModel(BertPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
 
+    def _use_padding_free(self, attention_mask, mask, output_attentions) -> bool:
+        """Pack only when asked for (``config.padding_free``), when there is padding to save, and when
+        nothing needs the padded layout: attention probabilities and the causal mask do."""
+        return (
+            self.config.padding_free and mask is not None and attention_mask is not None
+            and not output_attentions and not self.config.is_decoder
+        )
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,  # (B, T) token ids
@@ -466,9 +552,19 @@ class BertModel(BertPreTrainedModel):
         mask = extended_attention_mask(
             attention_mask, B, T, embedding_output.dtype, embedding_output.device, causal=self.config.is_decoder
         )
+        packing = None
+        if self._use_padding_free(attention_mask, mask, output_attentions):
+            packing = Packing.from_mask(attention_mask)
+            embedding_output = packing.unpad(embedding_output)  # (N, H): real tokens only
         sequence_output, all_hidden, all_probs = self.encoder(
-            embedding_output, mask, output_attentions=output_attentions, output_hidden_states=output_hidden_states
+            embedding_output, mask, output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            packing=packing,
         )
+        if packing is not None:
+            # Back to (B, T, H). Padding positions hold zeros here, whereas the padded path leaves
+            # (meaningless) numbers there: compare the two at real tokens only.
+            sequence_output = packing.pad(sequence_output)
+            all_hidden = [packing.pad(h) for h in all_hidden] if all_hidden is not None else None
         pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
         return BaseModelOutputWithPooling(
             last_hidden_state=sequence_output,
