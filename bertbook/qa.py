@@ -1,0 +1,617 @@
+"""Extractive question answering after the model: from start/end logits to answer text, and
+the SQuAD v1.1 metrics.
+
+    best_spans               the valid (start, end) spans of ONE window, best first
+    max_context_mask         run_squad's "maximal context" rule over windows given as token spans
+    window_token_spans       recover each window's token span from its ``offset_mapping``
+    compute_max_context      both of the above for a whole list of features
+    postprocess_predictions  all windows of all examples -> {id: answer text}, plus an n-best list
+    normalize_answer, exact_match_score, f1_score, squad_evaluate
+                             the official SQuAD v1.1 ``evaluate-v1.1.py``, line for line
+
+The rules follow google-research/bert ``run_squad.py`` (``write_predictions``,
+``_check_is_max_context``) and Hugging Face ``postprocess_qa_predictions`` (examples/pytorch/
+question-answering/utils_qa.py). Where the two differ, the comment says which one is followed.
+
+Input format (what ``bertbook.data.prepare_qa_eval_features`` produces, as plain lists):
+
+* a *feature* is one window ``[CLS] question [SEP] context piece [SEP]`` of T tokens with
+  ``offset_mapping``: a list of T entries, ``(start_char, end_char)`` (end exclusive) into the
+  example's ORIGINAL context for context tokens and ``None`` for everything else (question,
+  [CLS], [SEP], padding); and ``example_index``: the position of its example in ``examples``.
+* the model gives ``start_logits`` and ``end_logits``, (T,) per feature.
+
+Only numpy and the standard library are needed (torch tensors are accepted and converted), so
+this file can be copied alone into another project.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+Offset = tuple[int, int] | None  # (start_char, end_char) into the context, or None: not context
+
+
+@dataclass(frozen=True)
+class SpanCandidate:
+    """One candidate answer span inside one window."""
+
+    start_token: int  # index in the window, inclusive
+    end_token: int  # index in the window, inclusive
+    score: float  # start_logit + end_logit: the log of an unnormalized span probability
+    start_char: int  # into the original context
+    end_char: int  # exclusive: the answer is context[start_char:end_char]
+    start_logit: float
+    end_logit: float
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks and conversions
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def _as_logits(x: Any, name: str) -> np.ndarray:
+    """(T,) float64 numpy array from a list, numpy array or torch tensor."""
+    if hasattr(x, "detach"):  # a torch tensor; .float() first because numpy has no bfloat16
+        x = x.detach().float().cpu().numpy()
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one window's logits, shape (T,), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def _as_offsets(offset_mapping: Sequence[Any], name: str = "offset_mapping") -> list[Offset]:
+    """Offsets as tuples (lists come back from JSON or `datasets`), None kept."""
+    if not isinstance(offset_mapping, (list, tuple, np.ndarray)):
+        raise TypeError(f"{name} must be a list of (start_char, end_char) pairs or None, got {type(offset_mapping).__name__}")
+    out: list[Offset] = []
+    for k, o in enumerate(offset_mapping):
+        if o is None:
+            out.append(None)
+            continue
+        if type(o) is tuple and len(o) == 2 and type(o[0]) is int and type(o[1]) is int and 0 <= o[0] <= o[1]:
+            out.append(o)  # already clean (the common case): no conversion
+            continue
+        # Concrete types, not typing.Sequence: an ABC isinstance check per token is slow at SQuAD size.
+        if not isinstance(o, (tuple, list, np.ndarray)) or len(o) != 2:
+            raise ValueError(f"{name}[{k}] must be a (start_char, end_char) pair or None, got {o!r}")
+        s, e = int(o[0]), int(o[1])
+        if not 0 <= s <= e:
+            raise ValueError(f"{name}[{k}] = {o!r} is not a span 0 <= start_char <= end_char")
+        out.append((s, e))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The maximal-context rule (run_squad.py `_check_is_max_context`)
+# ----------------------------------------------------------------------------------------------
+
+
+def max_context_mask(window_starts: Sequence[int], window_lengths: Sequence[int]) -> list[list[bool]]:
+    """For windows over one tokenized context, mark where each token has its *maximal context*.
+
+    Window ``w`` covers context tokens ``window_starts[w] .. window_starts[w] + window_lengths[w] - 1``
+    (positions in the example's whole context token sequence, question and specials not counted).
+    Returns one list per window, ``window_lengths[w]`` booleans long: ``mask[w][i]`` is True when
+    context token ``window_starts[w] + i`` is scored in window ``w``.
+
+    Why: with a document stride, a token near the edge of one window also sits nearer the middle
+    of the next one. The model sees only its own window, so it predicts best where it has words on
+    both sides. run_squad keeps, for each token, the single window where
+    ``min(tokens to its left, tokens to its right) + 0.01 * window length`` is largest (the small
+    length term breaks ties toward the longer window; a remaining tie goes to the first window).
+    Example: 10 tokens, windows [0, 6) and [4, 10). Token 4 has min(4, 1) = 1 context in window 0
+    but min(0, 5) = 0 in window 1, so it belongs to window 0; token 5 has min(5, 0) = 0 in window
+    0 and min(1, 4) = 1 in window 1, so it belongs to window 1.
+    """
+    if len(window_starts) != len(window_lengths):
+        raise ValueError(f"{len(window_starts)} window_starts but {len(window_lengths)} window_lengths")
+    for w, (s, n) in enumerate(zip(window_starts, window_lengths)):
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"window_starts[{w}] must be an int >= 0, got {s!r}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"window_lengths[{w}] must be an int >= 0, got {n!r}")
+    masks = []
+    for w, (start_w, length_w) in enumerate(zip(window_starts, window_lengths)):
+        mask = []
+        for i in range(length_w):
+            position = start_w + i
+            best_score, best_window = None, None
+            for v, (start, length) in enumerate(zip(window_starts, window_lengths)):
+                end = start + length - 1
+                if position < start or position > end:
+                    continue  # window v does not hold this token
+                num_left_context = position - start
+                num_right_context = end - position
+                score = min(num_left_context, num_right_context) + 0.01 * length
+                # Strictly greater: on a tie the earlier window keeps the token, as in run_squad.
+                if best_score is None or score > best_score:
+                    best_score, best_window = score, v
+            mask.append(best_window == w)
+        masks.append(mask)
+    return masks
+
+
+def window_token_spans(offset_mappings: Sequence[Sequence[Offset]]) -> list[tuple[int, int]]:
+    """``(start, length)`` of each window's context tokens in the example's whole context.
+
+    ``offset_mappings`` are the windows of ONE example, in the order the tokenizer made them
+    (first window first). The tokenizer cuts one token sequence of the context into overlapping
+    slices, so the windows' token spans are not in the features; they are recovered here from
+    the offsets: the first window starts at token 0, and each next window starts where its first
+    context tokens match the tail of the previous window (the overlap, ``doc_stride`` tokens for
+    ``prepare_qa_eval_features``); with no overlap it starts right after the previous one. The
+    whole run of offsets is matched, not just the first, because two tokens can share one offset
+    (a character that normalizes to two tokens), and a single match could then be one off.
+
+    Raises ValueError when a window is not the continuation of the previous one (windows out of
+    order, or from another example).
+    """
+    return _window_token_spans([_as_offsets(om, f"offset_mappings[{w}]") for w, om in enumerate(offset_mappings)])
+
+
+def _window_token_spans(offset_mappings: list[list[Offset]]) -> list[tuple[int, int]]:
+    windows = [[o for o in om if o is not None] for om in offset_mappings]
+    spans: list[tuple[int, int]] = []
+    prev: list[tuple[int, int]] | None = None
+    prev_start = 0
+    for w, cur in enumerate(windows):
+        if prev is None:
+            start = 0
+        elif not prev:  # the previous window held no context token: nothing to align against
+            raise ValueError(f"window {w - 1} has no context tokens; cannot place window {w} after it")
+        else:
+            m = len(prev)
+            # Largest overlap first (smallest shift j >= 1): prev[j:] must equal cur's first m-j offsets.
+            shift = None
+            for j in range(1, m + 1):
+                tail = prev[j:]
+                if len(tail) <= len(cur) and cur[: len(tail)] == tail and (j < m or not cur or cur[0][0] >= prev[-1][1]):
+                    shift = j
+                    break
+            if shift is None:
+                raise ValueError(
+                    f"window {w} does not continue window {w - 1}: its context tokens start at characters "
+                    f"{cur[0] if cur else None}, while window {w - 1} covers characters "
+                    f"{prev[0][0]}..{prev[-1][1]}; pass the windows of one example in the tokenizer's order"
+                )
+            start = prev_start + shift
+        spans.append((start, len(cur)))
+        prev, prev_start = cur, start
+    return spans
+
+
+def compute_max_context(features: Sequence[Mapping[str, Any]]) -> list[list[bool]]:
+    """``token_is_max_context`` for every feature: one list of T booleans per feature.
+
+    Features are grouped by ``example_index``; within an example they are taken in the order they
+    appear in ``features`` (the tokenizer's order, as ``prepare_qa_eval_features`` returns them).
+    Question, special and padding tokens (offset None) are False. With one window per example every
+    context token is True, so the rule only matters for contexts longer than one window.
+    """
+    for f, feature in enumerate(features):
+        _check_feature_keys(feature, f, ("example_index", "offset_mapping"))
+    return _compute_max_context(
+        [int(feature["example_index"]) for feature in features],
+        [_as_offsets(feature["offset_mapping"], f"features[{f}]['offset_mapping']") for f, feature in enumerate(features)],
+    )
+
+
+def _compute_max_context(example_indices: list[int], all_offsets: list[list[Offset]]) -> list[list[bool]]:
+    by_example: dict[int, list[int]] = defaultdict(list)
+    for f, example_index in enumerate(example_indices):
+        by_example[example_index].append(f)
+    out: list[list[bool] | None] = [None] * len(all_offsets)
+    for example_index, feature_ids in by_example.items():
+        offsets = [all_offsets[f] for f in feature_ids]
+        try:
+            spans = _window_token_spans(offsets)
+        except ValueError as err:
+            raise ValueError(f"example_index {example_index}: {err}") from None
+        masks = max_context_mask([s for s, _ in spans], [n for _, n in spans])
+        for f, om, mask in zip(feature_ids, offsets, masks):
+            # Scatter the per-context-token mask back to the window's token positions.
+            it = iter(mask)
+            out[f] = [next(it) if o is not None else False for o in om]
+    return out  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------------------------
+# One window: n-best spans
+# ----------------------------------------------------------------------------------------------
+
+
+def _top_indices(logits: np.ndarray, n: int) -> list[int]:
+    # The n largest logits, best first. A stable sort on -logits puts equal logits in index
+    # order, so ties always go to the earlier token and the result never depends on the platform.
+    return [int(i) for i in np.argsort(-logits, kind="stable")[:n]]
+
+
+def best_spans(
+    start_logits: Any,
+    end_logits: Any,
+    offset_mapping: Sequence[Offset],
+    n_best: int = 20,
+    max_answer_length: int = 30,
+    token_is_max_context: Sequence[bool] | None = None,
+) -> list[SpanCandidate]:
+    """All valid answer spans of ONE window, best first.
+
+    ``start_logits``, ``end_logits``: (T,); ``offset_mapping``: T entries, ``(start_char, end_char)``
+    for context tokens and ``None`` elsewhere; ``token_is_max_context``: T booleans (see
+    ``compute_max_context``), or None to score every context token.
+
+    As run_squad: only the ``n_best`` best start tokens and the ``n_best`` best end tokens are
+    paired (n_best**2 pairs at most, instead of T**2), and a pair is rejected when it is not a
+    possible answer. The survivors are sorted by ``start_logit + end_logit``, ties going to the
+    earlier start, then the shorter span. All survivors are returned (up to n_best**2); an empty
+    list means no valid span among the top indices.
+    """
+    _check_positive_int("n_best", n_best)
+    _check_positive_int("max_answer_length", max_answer_length)
+    start = _as_logits(start_logits, "start_logits")  # (T,)
+    end = _as_logits(end_logits, "end_logits")  # (T,)
+    offsets = _as_offsets(offset_mapping)
+    if not (len(start) == len(end) == len(offsets)):
+        raise ValueError(
+            f"start_logits ({len(start)}), end_logits ({len(end)}) and offset_mapping ({len(offsets)}) "
+            "must have the same length T: one entry per token of the window"
+        )
+    if token_is_max_context is not None and len(token_is_max_context) != len(offsets):
+        raise ValueError(
+            f"token_is_max_context has {len(token_is_max_context)} entries, the window has {len(offsets)} tokens"
+        )
+
+    candidates = []
+    # Rule 0 (both references): pair only the top n_best starts with the top n_best ends. This is
+    # done before any filtering, so if all n_best best starts are invalid (say, on the question)
+    # nothing survives and the answer is "": run_squad and HF behave the same way.
+    top_ends = _top_indices(end, n_best)
+    for s in _top_indices(start, n_best):
+        for e in top_ends:
+            # Rule 1: the span must lie in the context. Offsets are None for the question (an
+            # answer is never a piece of the question), [CLS] (SQuAD 2.0's "no answer" slot,
+            # which v1.1 decoding must not return), [SEP] and padding.
+            if offsets[s] is None or offsets[e] is None:
+                continue
+            # Rule 2: inverted spans (end before start) are not spans. The start and end logits
+            # are independent, so the best end can well lie before the best start.
+            if e < s:
+                continue
+            # Rule 3: too long. Counted in tokens, both ends included, as run_squad
+            # (end - start + 1 > max_answer_length); SQuAD answers are short, and long spans
+            # are the typical error of independent start/end scores.
+            if e - s + 1 > max_answer_length:
+                continue
+            # Rule 4 (run_squad): a start token that also appears in another window, where it has
+            # more words around it, is scored only there. Only the start is checked, as in run_squad.
+            if token_is_max_context is not None and not token_is_max_context[s]:
+                continue
+            # Rule 5: a token with an empty character span, (k, k), covers no text: that is how raw
+            # tokenizer offsets mark special tokens ((0, 0) for [CLS]). Left in, [CLS] (0, 0) up to
+            # the first word would decode to that word. (Raw offsets still map question tokens
+            # into the question; set them to None, as prepare_qa_eval_features does.)
+            if offsets[s][1] <= offsets[s][0] or offsets[e][1] <= offsets[e][0]:
+                continue
+            start_char, end_char = offsets[s][0], offsets[e][1]
+            candidates.append(
+                SpanCandidate(
+                    start_token=s,
+                    end_token=e,
+                    score=float(start[s] + end[e]),  # logits are log-probabilities up to a constant
+                    start_char=start_char,
+                    end_char=end_char,
+                    start_logit=float(start[s]),
+                    end_logit=float(end[e]),
+                )
+            )
+    # Best score first; equal scores: earlier start, then shorter (deterministic, whatever the
+    # order the pairs were visited in).
+    candidates.sort(key=lambda c: (-c.score, c.start_token, c.end_token))
+    return candidates
+
+
+# ----------------------------------------------------------------------------------------------
+# All windows of all examples -> answer text
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_feature_keys(feature: Any, f: int, keys: Sequence[str]) -> None:
+    if not isinstance(feature, Mapping):
+        raise TypeError(f"features[{f}] must be a dict, got {type(feature).__name__}")
+    for key in keys:
+        if key not in feature:
+            raise ValueError(f"features[{f}] has no '{key}' (keys: {sorted(feature)})")
+
+
+def _example_id_and_context(example: Any, i: int) -> tuple[Any, str]:
+    if isinstance(example, Mapping):
+        if "id" not in example or "context" not in example:
+            raise ValueError(f"examples[{i}] needs keys 'id' and 'context', has {sorted(example)}")
+        ex_id, context = example["id"], example["context"]
+    elif isinstance(example, Sequence) and not isinstance(example, (str, bytes)) and len(example) == 2:
+        ex_id, context = example
+    else:
+        raise TypeError(f"examples[{i}] must be a dict with 'id' and 'context' or an (id, context) pair, got {example!r}")
+    if not isinstance(context, str):
+        raise TypeError(f"examples[{i}] ({ex_id!r}): context must be a str, got {type(context).__name__}")
+    if not context.strip():
+        raise ValueError(f"examples[{i}] ({ex_id!r}): the context is empty; there is nothing to extract an answer from")
+    return ex_id, context
+
+
+def _logit_rows(all_logits: Any, name: str, n_features: int) -> list[Any]:
+    if hasattr(all_logits, "detach"):
+        all_logits = all_logits.detach().float().cpu().numpy()
+    if isinstance(all_logits, np.ndarray) and all_logits.ndim != 2:
+        raise ValueError(f"{name} must have shape (num_features, T), got {all_logits.shape}")
+    if len(all_logits) != n_features:
+        raise ValueError(f"{name} has {len(all_logits)} rows but there are {n_features} features")
+    return list(all_logits)
+
+
+def _softmax(scores: Sequence[float]) -> list[float]:
+    x = np.asarray(scores, dtype=np.float64)
+    x = np.exp(x - x.max())  # minus the max: exp never overflows, the result is unchanged
+    return (x / x.sum()).tolist()
+
+
+def postprocess_predictions(
+    examples: Sequence[Any],
+    features: Sequence[Mapping[str, Any]],
+    all_start_logits: Any,
+    all_end_logits: Any,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+    use_max_context: bool = True,
+) -> tuple[dict[Any, str], dict[Any, list[dict[str, Any]]]]:
+    """Answer text for every example, from the logits of all its windows.
+
+    ``examples``: one ``{"id": ..., "context": ...}`` dict (or ``(id, context)`` pair) per question,
+    in the order the features were made from them. ``features``: dicts with ``example_index``
+    and ``offset_mapping`` (``prepare_qa_eval_features``); an optional ``token_is_max_context``
+    in a feature is used as given, else it is computed with ``compute_max_context`` (when
+    ``use_max_context``; False skips the rule, as HF ``postprocess_qa_predictions`` does).
+    ``all_start_logits``, ``all_end_logits``: one (T_f,) row per feature, a list or a
+    (num_features, T) array / tensor. A row may be LONGER than its feature's offset_mapping: that is
+    the right padding a batch adds (``pad_collate``), and it is cut off before the top-n_best
+    search so padding positions cannot take top slots (the answer is then the same however the
+    features were batched). A shorter row is an error.
+
+    Returns ``(predictions, nbest)``: ``predictions[id]`` is the answer text, taken from the
+    ORIGINAL context as ``context[start_char:end_char]`` (decoding tokens would lose case, accents
+    and spacing for an uncased WordPiece vocabulary). ``nbest[id]`` lists up to ``n_best`` distinct
+    answers, best first, each a dict with text, score, probability (softmax over the listed
+    scores), start_logit, end_logit, start_char, end_char, feature_index. An example with no
+    valid span in any window gets the answer "" and an empty n-best list, and a RuntimeWarning
+    names how many did.
+    """
+    _check_positive_int("n_best", n_best)
+    _check_positive_int("max_answer_length", max_answer_length)
+    if isinstance(examples, (str, bytes)) or isinstance(features, (str, bytes)):
+        raise TypeError("examples and features must be lists")
+    parsed = [_example_id_and_context(ex, i) for i, ex in enumerate(examples)]
+    ids = [ex_id for ex_id, _ in parsed]
+    if len(set(ids)) != len(ids):
+        dup = next(x for x, c in Counter(ids).items() if c > 1)
+        raise ValueError(f"example ids must be unique; {dup!r} appears more than once")
+    starts = _logit_rows(all_start_logits, "all_start_logits", len(features))
+    ends = _logit_rows(all_end_logits, "all_end_logits", len(features))
+
+    features_per_example: dict[int, list[int]] = defaultdict(list)
+    for f, feature in enumerate(features):
+        _check_feature_keys(feature, f, ("example_index", "offset_mapping"))
+        example_index = feature["example_index"]
+        if isinstance(example_index, bool) or not isinstance(example_index, (int, np.integer)) or not (
+            0 <= example_index < len(examples)
+        ):
+            raise ValueError(
+                f"features[{f}] has example_index={example_index!r}, but there are {len(examples)} examples "
+                f"(allowed 0..{len(examples) - 1})"
+            )
+        features_per_example[int(example_index)].append(f)
+    all_offsets = [_as_offsets(feature["offset_mapping"], f"features[{f}]['offset_mapping']") for f, feature in enumerate(features)]
+
+    max_context: list[Any] = [feature.get("token_is_max_context") for feature in features]
+    if use_max_context and any(m is None for m in max_context):
+        computed = _compute_max_context([int(feature["example_index"]) for feature in features], all_offsets)
+        max_context = [given if given is not None else comp for given, comp in zip(max_context, computed)]
+    elif not use_max_context:
+        max_context = [None] * len(features)
+
+    predictions: dict[Any, str] = {}
+    all_nbest: dict[Any, list[dict[str, Any]]] = {}
+    n_empty = 0
+    for i, (ex_id, context) in enumerate(parsed):
+        pooled = []  # (candidate, feature index) over every window of this example
+        for f in features_per_example.get(i, []):
+            offsets = all_offsets[f]
+            T = len(offsets)
+            for name, row in (("all_start_logits", starts[f]), ("all_end_logits", ends[f])):
+                if len(row) < T:
+                    raise ValueError(
+                        f"{name}[{f}] has {len(row)} logits but the feature's offset_mapping has {T} tokens"
+                    )
+            for o in offsets:
+                if o is not None and o[1] > len(context):
+                    raise ValueError(
+                        f"features[{f}] has offset {o} beyond its context ({len(context)} characters): "
+                        "is example_index right?"
+                    )
+            for cand in best_spans(
+                _as_logits(starts[f][:T], f"all_start_logits[{f}]"),  # cut batch padding, see docstring
+                _as_logits(ends[f][:T], f"all_end_logits[{f}]"),
+                offsets,
+                n_best=n_best,
+                max_answer_length=max_answer_length,
+                token_is_max_context=max_context[f],
+            ):
+                pooled.append((cand, f))
+        # The best span over ALL windows of the example: scores from different windows are
+        # compared directly (as both references do). Ties: earlier, then shorter, then first window.
+        pooled.sort(key=lambda cf: (-cf[0].score, cf[0].start_char, cf[0].end_char, cf[1]))
+        nbest: list[dict[str, Any]] = []
+        seen = set()
+        for cand, f in pooled:
+            # The text comes from the original context through character offsets, never from tokens.
+            text = context[cand.start_char : cand.end_char]
+            # run_squad keeps one entry per distinct text (the best-scoring one): with overlapping
+            # windows, or the same words twice in a passage, one answer would otherwise be listed
+            # several times and its probability split between the copies.
+            if text in seen:
+                continue
+            seen.add(text)
+            nbest.append(
+                {
+                    "text": text,
+                    "score": cand.score,
+                    "start_logit": cand.start_logit,
+                    "end_logit": cand.end_logit,
+                    "start_char": cand.start_char,
+                    "end_char": cand.end_char,
+                    "feature_index": f,
+                }
+            )
+            if len(nbest) == n_best:
+                break
+        # Probabilities over the n-best only (run_squad's _compute_softmax): they say how the
+        # model splits its belief among these candidates, not a calibrated P(answer is right).
+        for entry, p in zip(nbest, _softmax([e["score"] for e in nbest]) if nbest else []):
+            entry["probability"] = p
+        if not nbest:
+            n_empty += 1  # no valid span in any window: answer "" (run_squad writes "empty")
+        predictions[ex_id] = nbest[0]["text"] if nbest else ""
+        all_nbest[ex_id] = nbest
+    if n_empty:
+        warnings.warn(
+            f"{n_empty} of {len(parsed)} examples had no valid span among the top {n_best} start/end tokens "
+            "of any window (or no window at all); their answer is ''",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return predictions, all_nbest
+
+
+# ----------------------------------------------------------------------------------------------
+# SQuAD v1.1 metrics (the official evaluate-v1.1.py)
+# ----------------------------------------------------------------------------------------------
+
+
+def normalize_answer(s: str) -> str:
+    """Lower text and remove punctuation, articles and extra whitespace (official v1.1 order)."""
+    if not isinstance(s, str):
+        raise TypeError(f"answers must be str, got {type(s).__name__}")
+
+    def remove_articles(text: str) -> str:
+        # Word boundaries: "the" and "a" go, "theatre" and "Paris" stay. Runs after punctuation
+        # removal, so "the," loses its comma first and is then removed too.
+        return re.sub(r"\b(a|an|the)\b", " ", text)
+
+    def white_space_fix(text: str) -> str:
+        return " ".join(text.split())
+
+    def remove_punc(text: str) -> str:
+        # ASCII punctuation only (string.punctuation), as the official script: an en dash or a
+        # curly quote stays part of its word.
+        exclude = set(string.punctuation)
+        return "".join(ch for ch in text if ch not in exclude)
+
+    def lower(text: str) -> str:
+        return text.lower()
+
+    return white_space_fix(remove_articles(remove_punc(lower(s))))
+
+
+def exact_match_score(prediction: str, ground_truth: str) -> bool:
+    """True when the two answers are equal after ``normalize_answer``."""
+    return normalize_answer(prediction) == normalize_answer(ground_truth)
+
+
+def f1_score(prediction: str, ground_truth: str) -> float:
+    """Token-overlap F1 (0..1) of the normalized answers, counting repeated words (a Counter)."""
+    prediction_tokens = normalize_answer(prediction).split()
+    ground_truth_tokens = normalize_answer(ground_truth).split()
+    common = Counter(prediction_tokens) & Counter(ground_truth_tokens)  # min count of each shared word
+    num_same = sum(common.values())
+    if num_same == 0:
+        return 0.0  # also covers an empty prediction (v1.1: "" scores 0 even against an empty gold)
+    precision = 1.0 * num_same / len(prediction_tokens)
+    recall = 1.0 * num_same / len(ground_truth_tokens)
+    return (2 * precision * recall) / (precision + recall)
+
+
+def metric_max_over_ground_truths(metric_fn, prediction: str, ground_truths: Sequence[str]) -> float:
+    """Best score against any of the gold answers (SQuAD dev has up to 6 per question)."""
+    return max(metric_fn(prediction, gt) for gt in ground_truths)
+
+
+def _gold_answers(references: Any) -> dict[Any, list[str]]:
+    """{id: [gold texts]} from a dict {id: [texts] or text} or HF SQuAD rows
+    ``{"id": ..., "answers": {"text": [...], "answer_start": [...]}}``."""
+    if isinstance(references, Mapping):
+        items = list(references.items())
+    elif isinstance(references, Sequence) and not isinstance(references, (str, bytes)):
+        items = []
+        for k, row in enumerate(references):
+            if not isinstance(row, Mapping) or "id" not in row or "answers" not in row:
+                raise ValueError(f"references[{k}] must be a dict with 'id' and 'answers', got {row!r}")
+            answers = row["answers"]
+            items.append((row["id"], answers["text"] if isinstance(answers, Mapping) else answers))
+    else:
+        raise TypeError(f"references must be a dict {{id: [answers]}} or a list of SQuAD rows, got {type(references).__name__}")
+    gold: dict[Any, list[str]] = {}
+    for qid, texts in items:
+        if qid in gold:
+            raise ValueError(f"question id {qid!r} appears twice in references")
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            raise ValueError(f"question {qid!r} has no gold answer; SQuAD v1.1 needs at least one")
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"question {qid!r}: gold answers must be str, got {type(t).__name__}")
+        gold[qid] = texts
+    if not gold:
+        raise ValueError("references is empty: there is nothing to average over")
+    return gold
+
+
+def squad_evaluate(predictions: Mapping[Any, str], references: Any) -> dict[str, float]:
+    """``{"exact_match": %, "f1": %}`` on a 0-100 scale, averaged over the questions in references.
+
+    ``predictions``: {id: answer text}. ``references``: {id: [gold texts]} (or one text), or HF
+    ``datasets`` SQuAD rows with ``id`` and ``answers["text"]``. Each question scores its best
+    match over its gold answers. As the official script: a question without a prediction scores 0
+    (and a warning names how many), predictions for ids not in references are ignored.
+    """
+    if not isinstance(predictions, Mapping):
+        raise TypeError(f"predictions must be a dict {{id: answer text}}, got {type(predictions).__name__}")
+    gold = _gold_answers(references)
+    exact_match = f1 = 0.0
+    missing = 0
+    for qid, ground_truths in gold.items():
+        if qid not in predictions:
+            missing += 1  # official: "Unanswered question ... will receive score 0."
+            continue
+        prediction = predictions[qid]
+        if not isinstance(prediction, str):
+            raise TypeError(f"prediction for {qid!r} must be a str, got {type(prediction).__name__}")
+        exact_match += metric_max_over_ground_truths(exact_match_score, prediction, ground_truths)
+        f1 += metric_max_over_ground_truths(f1_score, prediction, ground_truths)
+    if missing:
+        warnings.warn(f"{missing} of {len(gold)} questions have no prediction and score 0", RuntimeWarning, stacklevel=2)
+    total = len(gold)
+    return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}

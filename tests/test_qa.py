@@ -1,0 +1,597 @@
+"""Tests for bertbook/qa.py: span decoding rules on hand-made logits, the maximal-context rule,
+text recovery through offsets, and the SQuAD v1.1 metrics on hand-worked examples.
+
+The HF `evaluate` package is not installed here, so the expected metric values are worked out by
+hand in the comments next to each assertion.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bertbook.qa import (
+    SpanCandidate,
+    best_spans,
+    compute_max_context,
+    exact_match_score,
+    f1_score,
+    max_context_mask,
+    metric_max_over_ground_truths,
+    normalize_answer,
+    postprocess_predictions,
+    squad_evaluate,
+    window_token_spans,
+)
+
+# ----------------------------------------------------------------------------------------------
+# A hand-made window: [CLS] where ? [SEP] <context tokens> [SEP] [PAD] [PAD]
+# ----------------------------------------------------------------------------------------------
+
+CONTEXT = "Café Zoë is in Paris—France."
+#          0123456789012345678901234567
+#          C0 a1 f2 é3 _4 Z5 o6 ë7 _8 i9 s10 _11 i12 n13 _14 P15..s19 —20 F21..e26 .27
+OFFSETS = [
+    None,  # 0 [CLS]
+    None,  # 1 where   (question)
+    None,  # 2 ?       (question)
+    None,  # 3 [SEP]
+    (0, 4),  # 4 cafe
+    (5, 8),  # 5 zoe
+    (9, 11),  # 6 is
+    (12, 14),  # 7 in
+    (15, 20),  # 8 paris
+    (20, 21),  # 9 —
+    (21, 27),  # 10 france
+    (27, 28),  # 11 .
+    None,  # 12 [SEP]
+    None,  # 13 [PAD]
+    None,  # 14 [PAD]
+]
+T = len(OFFSETS)
+
+
+def test_fixture_offsets_point_at_the_words():
+    # Guards the hand-made fixture itself: each offset cuts out the intended word.
+    words = [CONTEXT[s:e] for s, e in (o for o in OFFSETS if o is not None)]
+    assert words == ["Café", "Zoë", "is", "in", "Paris", "—", "France", "."]
+
+
+def logits(**at: float) -> np.ndarray:
+    """(T,) logits, 0 everywhere except at the given positions: logits(p4=5.0, p8=3.0)."""
+    x = np.zeros(T)
+    for key, value in at.items():
+        x[int(key[1:])] = value
+    return x
+
+
+def text_of(c: SpanCandidate) -> str:
+    return CONTEXT[c.start_char : c.end_char]
+
+
+# ----------------------------------------------------------------------------------------------
+# best_spans: each rejection rule, then the next valid span
+# ----------------------------------------------------------------------------------------------
+
+
+def test_inverted_best_pair_is_rejected():
+    # Best start "France" (10), best end "Paris" (8): end < start. Next: (10, 10) = 5 + 4 = 9
+    # "France"; (8, 8) = 3 + 5 = 8; (8, 10) = 3 + 4 = 7.
+    start = logits(p10=5.0, p8=3.0)
+    end = logits(p8=5.0, p10=4.0)
+    cands = best_spans(start, end, OFFSETS)
+    assert all(c.end_token >= c.start_token for c in cands)
+    assert (cands[0].start_token, cands[0].end_token) == (10, 10)
+    assert cands[0].score == 9.0 and text_of(cands[0]) == "France"
+    assert [(c.start_token, c.end_token, c.score) for c in cands[1:3]] == [(8, 8, 8.0), (8, 10, 7.0)]
+    assert [c.score for c in cands] == sorted((c.score for c in cands), reverse=True)
+
+
+def test_too_long_span_is_rejected_and_the_limit_is_inclusive():
+    # Best pair (4, 11) = 10 is 11 - 4 + 1 = 8 tokens: "Café Zoë is in Paris—France."
+    start = logits(p4=5.0)
+    end = logits(p11=5.0, p5=3.0)
+    assert text_of(best_spans(start, end, OFFSETS, max_answer_length=8)[0]) == CONTEXT  # 8 <= 8: kept
+    best = best_spans(start, end, OFFSETS, max_answer_length=7)[0]  # 8 > 7: rejected
+    assert (best.start_token, best.end_token, best.score) == (4, 5, 8.0)
+    assert text_of(best) == "Café Zoë"
+    assert all(c.end_token - c.start_token + 1 <= 7 for c in best_spans(start, end, OFFSETS, max_answer_length=7))
+
+
+@pytest.mark.parametrize(
+    "bad_start, what",
+    [(2, "question token '?'"), (0, "[CLS]"), (13, "padding"), (12, "[SEP]")],
+)
+def test_start_outside_the_context_is_rejected(bad_start, what):
+    # The best start sits on a non-context token; the next start (4, "Café") must be used.
+    start = logits(**{f"p{bad_start}": 9.0, "p4": 2.0})
+    end = logits(p5=4.0)
+    cands = best_spans(start, end, OFFSETS)
+    assert cands, what
+    assert all(OFFSETS[c.start_token] is not None and OFFSETS[c.end_token] is not None for c in cands)
+    assert (cands[0].start_token, cands[0].end_token) == (4, 5)
+    assert text_of(cands[0]) == "Café Zoë"
+
+
+def test_end_on_sep_or_padding_is_rejected():
+    # A span that runs from the context into [SEP] (12) or padding (14) is not an answer.
+    start = logits(p8=5.0)
+    end = logits(p12=9.0, p14=8.0, p10=1.0)
+    best = best_spans(start, end, OFFSETS)[0]
+    assert (best.start_token, best.end_token) == (8, 10)
+    assert text_of(best) == "Paris—France"  # em dash kept exactly, through the offsets
+
+
+def test_only_top_n_best_indices_are_paired():
+    # n_best=1: the single best start is on the question, so no span survives (as run_squad);
+    # n_best=2 reaches start 4.
+    start = logits(p1=9.0, p4=2.0)
+    end = logits(p5=4.0)
+    assert best_spans(start, end, OFFSETS, n_best=1) == []
+    assert text_of(best_spans(start, end, OFFSETS, n_best=2)[0]) == "Café Zoë"
+    # n_best bounds the pairs: at most n_best**2 candidates.
+    rng = np.random.default_rng(0)
+    assert len(best_spans(rng.normal(size=T), rng.normal(size=T), OFFSETS, n_best=3)) <= 9
+
+
+def test_ties_go_to_earlier_start_then_shorter_span():
+    # Starts 4 and 8 tie, ends 5 and 8 tie: (4,5), (4,8), (8,8) all score 10.
+    # Order: earlier start first -> (4,5) and (4,8) before (8,8); same start -> shorter first.
+    start = logits(p4=5.0, p8=5.0)
+    end = logits(p5=5.0, p8=5.0)
+    cands = best_spans(start, end, OFFSETS)
+    assert [(c.start_token, c.end_token) for c in cands[:3]] == [(4, 5), (4, 8), (8, 8)]
+    assert {c.score for c in cands[:3]} == {10.0}
+    # A tie at the top-n cut keeps the earlier index: n_best=1 pairs start 4 only.
+    assert {c.start_token for c in best_spans(start, end, OFFSETS, n_best=1)} == {4}
+
+
+def test_token_is_max_context_rejects_start_only():
+    start = logits(p8=5.0, p4=1.0)
+    end = logits(p8=5.0)
+    mask = [o is not None for o in OFFSETS]
+    mask[8] = False  # token 8 is scored in another window
+    cands = best_spans(start, end, OFFSETS, token_is_max_context=mask)
+    assert all(c.start_token != 8 for c in cands)
+    assert (cands[0].start_token, cands[0].end_token) == (4, 8)  # end on 8 is still allowed (start-only rule)
+
+
+def test_zero_width_offsets_are_never_an_answer():
+    # Raw tokenizer offsets give (0, 0) to special tokens; such a span would be the empty string.
+    raw = [(0, 0)] * 4 + OFFSETS[4:12] + [(0, 0)] * 3
+    start = logits(p0=9.0, p4=1.0)
+    end = logits(p0=9.0, p4=1.0)
+    cands = best_spans(start, end, raw)
+    assert all(raw[c.start_token] != (0, 0) and raw[c.end_token] != (0, 0) for c in cands)
+    assert (cands[0].start_token, cands[0].end_token) == (4, 4)  # not (0, 4), which would read "Café"
+
+
+def test_accepts_torch_and_lists():
+    start = logits(p8=5.0)
+    end = logits(p10=5.0)
+    a = best_spans(start, end, OFFSETS)
+    b = best_spans(torch.tensor(start, dtype=torch.bfloat16), torch.tensor(end), [list(o) if o else None for o in OFFSETS])
+    c = best_spans(start.tolist(), end.tolist(), OFFSETS)
+    assert a[0] == b[0] == c[0]
+    assert text_of(a[0]) == "Paris—France"
+
+
+# ----------------------------------------------------------------------------------------------
+# The maximal-context rule
+# ----------------------------------------------------------------------------------------------
+
+
+def test_max_context_mask_hand_worked():
+    # 10 tokens, windows [0, 6) and [4, 10) (docstring example). Score = min(left, right) + 0.01*len.
+    # token 4: w0 min(4, 1) = 1.06, w1 min(0, 5) = 0.06 -> w0.  token 5: w0 min(5, 0) = 0.06,
+    # w1 min(1, 4) = 1.06 -> w1. Tokens 0-3 are only in w0, 6-9 only in w1.
+    assert max_context_mask([0, 4], [6, 6]) == [
+        [True, True, True, True, True, False],
+        [False, True, True, True, True, True],
+    ]
+    # Three windows of 4 over 8 tokens, stride 2: [0,4), [2,6), [4,8).
+    # token 2: w0 min(2,1)=1.04 > w1 min(0,3)=0.04 -> w0; token 3: w0 0.04 < w1 min(1,2)=1.04 -> w1;
+    # token 4: w1 min(2,1)=1.04 > w2 0.04 -> w1; token 5: w1 0.04 < w2 min(1,2)=1.04 -> w2.
+    assert max_context_mask([0, 2, 4], [4, 4, 4]) == [
+        [True, True, True, False],
+        [False, True, True, False],
+        [False, True, True, True],
+    ]
+    # Exact tie: windows [0,4) and [1,5); token 2 has min(2,1)=1 in w0 and min(1,2)=1 in w1, equal
+    # lengths -> the earlier window keeps it. Token 1: w0 min(1,2)=1 > w1 min(0,3)=0 -> w0.
+    # Token 3: w0 min(3,0)=0 < w1 min(2,1)=1 -> w1.
+    assert max_context_mask([0, 1], [4, 4]) == [[True, True, True, False], [False, False, True, True]]
+    # Equal min, different lengths: 0.01 * length prefers the longer window. Windows [0,3), [0,5):
+    # token 1 has min(1,1)=1 in both: 1.03 < 1.05 -> w1.
+    assert max_context_mask([0, 0], [3, 5])[1][1] is True
+
+
+def test_every_token_has_exactly_one_max_context_window():
+    starts, lengths = [0, 7, 14, 21], [10, 10, 10, 5]  # covers 0..25
+    masks = max_context_mask(starts, lengths)
+    owners = {}
+    for w, (s, mask) in enumerate(zip(starts, masks)):
+        for i, flag in enumerate(mask):
+            if flag:
+                assert s + i not in owners
+                owners[s + i] = w
+    assert sorted(owners) == list(range(26))
+
+
+WORDS = "one two three four five six seven eight nine ten".split()
+LONG_CONTEXT = " ".join(WORDS)
+
+
+def _word_offsets(text):
+    out, pos = [], 0
+    for w in text.split():
+        s = text.index(w, pos)
+        out.append((s, s + len(w)))
+        pos = s + len(w)
+    return out
+
+
+def _window(ctx_offsets):
+    # [CLS] q [SEP] <context> [SEP]
+    return [None, None, None, *ctx_offsets, None]
+
+
+def _two_window_features():
+    word_offsets = _word_offsets(LONG_CONTEXT)
+    w0 = _window(word_offsets[0:6])  # context tokens 0..5 at positions 3..8
+    w1 = _window(word_offsets[4:10])  # context tokens 4..9 at positions 3..8
+    return [{"example_index": 0, "offset_mapping": w0}, {"example_index": 0, "offset_mapping": w1}]
+
+
+def test_window_token_spans_recovers_the_overlap():
+    feats = _two_window_features()
+    assert window_token_spans([f["offset_mapping"] for f in feats]) == [(0, 6), (4, 6)]
+    wo = _word_offsets(LONG_CONTEXT)
+    # No overlap: the next window starts right after the previous one.
+    assert window_token_spans([_window(wo[0:5]), _window(wo[5:10])]) == [(0, 5), (5, 5)]
+    # Three windows, stride 2.
+    assert window_token_spans([_window(wo[0:4]), _window(wo[2:6]), _window(wo[4:8])]) == [(0, 4), (2, 4), (4, 4)]
+    # Two tokens sharing one offset (a character that became two tokens): a window starting on the
+    # second copy must be placed there, not on the first copy.
+    dup = [(0, 1), (2, 3), (2, 3), (4, 5), (6, 7)]
+    assert window_token_spans([_window(dup[0:3]), _window(dup[2:5])]) == [(0, 3), (2, 3)]
+    assert window_token_spans([_window(dup[0:3]), _window(dup[1:5])]) == [(0, 3), (1, 4)]
+
+
+def test_compute_max_context_scatters_to_token_positions():
+    masks = compute_max_context(_two_window_features())
+    # Positions 0-2 and 9 are [CLS], question, [SEP], [SEP]: False.
+    assert masks[0] == [False, False, False, True, True, True, True, True, False, False]
+    assert masks[1] == [False, False, False, False, True, True, True, True, True, False]
+
+
+def test_max_context_picks_the_window_that_holds_the_whole_answer():
+    # Answer "six seven" = context tokens 5..6. Window 0 sees token 5 at its right edge
+    # (position 8) and cannot see token 6; window 1 sees both, at positions 4 and 5.
+    # Window 0 gives its edge token a higher score (6 + 6 = 12 for "six") than window 1 gives the
+    # full answer (5 + 5 = 10). Token 5 has more context in window 1 (min(1, 4) vs min(5, 0)),
+    # so the rule rejects window 0's start there and the full answer wins.
+    feats = _two_window_features()
+    start0, end0 = np.zeros(10), np.zeros(10)
+    start0[8] = end0[8] = 6.0
+    start1, end1 = np.zeros(10), np.zeros(10)
+    start1[4], end1[5] = 5.0, 5.0
+    examples = [{"id": "q", "context": LONG_CONTEXT}]
+    preds, nbest = postprocess_predictions(examples, feats, [start0, start1], [end0, end1])
+    assert preds == {"q": "six seven"}
+    assert nbest["q"][0]["feature_index"] == 1 and nbest["q"][0]["score"] == 10.0
+    # Without the rule (HF postprocess_qa_predictions), window 0's truncated "six" wins.
+    preds_no_rule, _ = postprocess_predictions(examples, feats, [start0, start1], [end0, end1], use_max_context=False)
+    assert preds_no_rule == {"q": "six"}
+    # A precomputed token_is_max_context in the features is used as given.
+    given = [dict(f, token_is_max_context=[o is not None for o in f["offset_mapping"]]) for f in feats]
+    assert postprocess_predictions(examples, given, [start0, start1], [end0, end1])[0] == {"q": "six"}
+
+
+# ----------------------------------------------------------------------------------------------
+# postprocess_predictions
+# ----------------------------------------------------------------------------------------------
+
+
+def test_postprocess_nbest_probabilities_hand_worked():
+    # n_best=2: starts {4: 2, 8: 1}, ends {5: 2, 8: 1}. Pairs: (4,5)=4 "Café Zoë", (4,8)=3
+    # "Café Zoë is in Paris", (8,8)=2 "Paris", (8,5) inverted. The list keeps the best 2:
+    # p = softmax([4, 3]) = [e/(e+1), 1/(e+1)] = [0.731059, 0.268941].
+    start = logits(p4=2.0, p8=1.0)
+    end = logits(p5=2.0, p8=1.0)
+    preds, nbest = postprocess_predictions(
+        [("a", CONTEXT)], [{"example_index": 0, "offset_mapping": OFFSETS}], [start], [end], n_best=2
+    )
+    assert preds == {"a": "Café Zoë"}
+    assert [e["text"] for e in nbest["a"]] == ["Café Zoë", "Café Zoë is in Paris"]
+    assert [e["score"] for e in nbest["a"]] == [4.0, 3.0]
+    assert nbest["a"][0]["probability"] == pytest.approx(math.e / (math.e + 1))
+    assert nbest["a"][1]["probability"] == pytest.approx(1 / (math.e + 1))
+    assert (nbest["a"][0]["start_char"], nbest["a"][0]["end_char"]) == (0, 8)
+
+
+def test_postprocess_best_over_windows_of_several_examples_and_dedup():
+    # Example 0 has two windows; the better span is in the second. Example 1 has one window.
+    ctx0 = "Le Procope, rue de l'Ancienne-Comédie, opened in 1686."
+    # tokens: le(0,2) procope(3,10) ,(10,11) rue(12,15) de(16,18) l(19,20) '(20,21) ancienne(21,29)
+    #         -(29,30) comedie(30,37) ,(37,38) opened(39,45) in(46,48) 1686(49,53) .(53,54)
+    toks = [(0, 2), (3, 10), (10, 11), (12, 15), (16, 18), (19, 20), (20, 21), (21, 29), (29, 30),
+            (30, 37), (37, 38), (39, 45), (46, 48), (49, 53), (53, 54)]
+    assert ctx0[21:37] == "Ancienne-Comédie" and ctx0[49:53] == "1686"
+    wa = _window(toks[0:10])  # context tokens 0..9 at positions 3..12
+    wb = _window(toks[6:15])  # context tokens 6..14 at positions 3..11
+    feats = [
+        {"example_index": 0, "offset_mapping": wa},
+        {"example_index": 0, "offset_mapping": wb},
+        {"example_index": 1, "offset_mapping": OFFSETS},
+    ]
+    sa, ea = np.zeros(len(wa)), np.zeros(len(wa))
+    sa[3 + 1] = ea[3 + 1] = 2.0  # "Procope", score 4
+    sb, eb = np.zeros(len(wb)), np.zeros(len(wb))
+    sb[3 + 7] = 3.0  # token 13 "1686"
+    eb[3 + 7] = 3.0  # score 6
+    sb[3 + 1] = 2.5  # token 7 "Ancienne" -> "Ancienne-Comédie" would score 5, but token 7 has
+    eb[3 + 3] = 2.5  # more context in window a (min(7, 2) = 2 vs min(1, 7) = 1): rejected here
+    sb[3 + 5] = 2.5  # token 11 "opened": with end 13 "1686" 2.5 + 3 = 5.5, with end 12 "in" 5
+    eb[3 + 6] = 2.5  # token 12 "in"
+    s1 = logits(p8=4.0)
+    e1 = logits(p10=4.0)
+    preds, nbest = postprocess_predictions(
+        [{"id": "x", "context": ctx0}, {"id": "y", "context": CONTEXT}],
+        feats, [sa, sb, s1], [ea, eb, e1],
+    )
+    assert preds == {"x": "1686", "y": "Paris—France"}
+    texts = [e["text"] for e in nbest["x"]]
+    # By hand: "1686" 6, "opened in 1686" 5.5, "opened in" 5, "Procope" 4 (window a), then score-0 spans.
+    assert texts[:4] == ["1686", "opened in 1686", "opened in", "Procope"]
+    assert [e["score"] for e in nbest["x"][:4]] == [6.0, 5.5, 5.0, 4.0]
+    assert [e["feature_index"] for e in nbest["x"][:4]] == [1, 1, 1, 0]
+    assert not any(e["text"] == "Ancienne-Comédie" and e["feature_index"] == 1 for e in nbest["x"])
+    assert len(texts) == len(set(texts)) <= 20  # one entry per distinct text
+    assert sum(e["probability"] for e in nbest["x"]) == pytest.approx(1.0)
+    # An example with no window at all also gets "" (and the warning).
+    with pytest.warns(RuntimeWarning, match="1 of 3 examples"):
+        preds3, _ = postprocess_predictions(
+            [("x", ctx0), ("y", CONTEXT), ("z", "Never tokenized.")], feats, [sa, sb, s1], [ea, eb, e1]
+        )
+    assert preds3["z"] == ""
+
+
+def test_postprocess_dedups_same_text_keeping_best_score():
+    # "one" appears twice in the context; both spans give the text "one".
+    ctx = "one and one"
+    offs = [None, (0, 3), (4, 7), (8, 11), None]
+    start = np.array([0.0, 3.0, -5.0, 2.0, 0.0])
+    end = np.array([0.0, 3.0, -5.0, 2.0, 0.0])
+    _, nbest = postprocess_predictions([("d", ctx)], [{"example_index": 0, "offset_mapping": offs}], [start], [end])
+    entries = [e for e in nbest["d"] if e["text"] == "one"]
+    assert len(entries) == 1 and entries[0]["score"] == 6.0 and entries[0]["start_char"] == 0
+
+
+def test_postprocess_no_valid_span_returns_empty_string_and_warns():
+    start = logits(p1=9.0)  # top-1 start on the question
+    end = logits(p5=9.0)
+    with pytest.warns(RuntimeWarning, match="no valid span"):
+        preds, nbest = postprocess_predictions(
+            [("e", CONTEXT)], [{"example_index": 0, "offset_mapping": OFFSETS}], [start], [end], n_best=1
+        )
+    assert preds == {"e": ""} and nbest == {"e": []}
+
+
+def test_postprocess_cuts_batch_padding_from_logits():
+    # A (2, T+3) tensor: row 0 is padded by 3 positions whose logits are huge. Cut off, they cannot
+    # take the single top slot (n_best=1); left in, the top start would be padding and the answer "".
+    offs_short = OFFSETS[:12]  # feature without [SEP]/[PAD]: 12 tokens
+    start = torch.zeros(2, T + 3)
+    end = torch.zeros(2, T + 3)
+    start[0, 12:] = end[0, 12:] = 100.0
+    start[0, 8] = end[0, 10] = 5.0
+    start[1, 4] = end[1, 5] = 5.0
+    feats = [{"example_index": 0, "offset_mapping": offs_short}, {"example_index": 1, "offset_mapping": OFFSETS}]
+    preds, _ = postprocess_predictions([("p", CONTEXT), ("q", CONTEXT)], feats, start, end, n_best=1)
+    assert preds == {"p": "Paris—France", "q": "Café Zoë"}
+
+
+def test_text_through_real_tokenizer_windows_keeps_accents_and_case():
+    # End to end with data.py's windows and the real (uncased, accent-stripping) MiniLM vocabulary:
+    # the answer must come back exactly as written, which decoding the tokens cannot do.
+    transformers = pytest.importorskip("transformers")
+    import bertbook
+    from bertbook.data import prepare_qa_eval_features
+
+    tok = transformers.AutoTokenizer.from_pretrained(str(bertbook.minilm_path()))
+    filler = "The committee met again on Tuesday and discussed the budget at length. " * 6
+    answer = "Zoë Dupré-Façade"
+    context = filler + f"The prize went to {answer}, «née» Müller. " + filler
+    question = "Who won the prize?"
+    feats = prepare_qa_eval_features(tok, [question], [context], max_length=48, doc_stride=16)
+    assert len(feats) > 3
+
+    # window_token_spans must agree with the tokenizer: each window's context offsets are the
+    # slice [start, start + length) of the context tokenized alone.
+    full = [tuple(o) for o in tok(context, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
+    spans = window_token_spans([f["offset_mapping"] for f in feats])
+    for (s, n), f in zip(spans, feats):
+        assert [o for o in f["offset_mapping"] if o is not None] == full[s : s + n]
+    assert all(spans[w + 1][0] - spans[w][0] == spans[w][1] - 16 for w in range(len(spans) - 2))  # overlap = stride
+
+    a0 = context.index(answer)
+    a1 = a0 + len(answer)
+    start_logits, end_logits = [], []
+    for f in feats:
+        s, e = np.zeros(len(f["offset_mapping"])), np.zeros(len(f["offset_mapping"]))
+        for k, o in enumerate(f["offset_mapping"]):
+            if o is not None and o[0] == a0:
+                s[k] = 8.0
+            if o is not None and o[1] == a1:
+                e[k] = 8.0
+        start_logits.append(s)
+        end_logits.append(e)
+    preds, nbest = postprocess_predictions([("w", context)], feats, start_logits, end_logits)
+    assert preds["w"] == answer
+    f = feats[nbest["w"][0]["feature_index"]]
+    ids = f["input_ids"]
+    k0 = next(k for k, o in enumerate(f["offset_mapping"]) if o is not None and o[0] == a0)
+    k1 = next(k for k, o in enumerate(f["offset_mapping"]) if o is not None and o[1] == a1)
+    assert tok.decode(ids[k0 : k1 + 1]) != answer  # decoding gives "zoe dupre - facade"
+
+
+# ----------------------------------------------------------------------------------------------
+# SQuAD v1.1 metrics, hand-worked
+# ----------------------------------------------------------------------------------------------
+
+
+def test_normalize_answer():
+    assert normalize_answer("The  Eiffel\tTower!") == "eiffel tower"
+    assert normalize_answer("an apple, a pear") == "apple pear"
+    assert normalize_answer("The Theatre") == "theatre"  # "the" inside "theatre" is not an article
+    assert normalize_answer("the,") == ""  # comma removed first, then the article
+    # Only ASCII punctuation goes: "-" is removed (the numbers join), an en dash stays.
+    assert normalize_answer("1914-1918") == "19141918"
+    assert normalize_answer("1914–1918") == "1914–1918"
+
+
+def test_exact_match_hand_worked():
+    # "the Eiffel Tower" -> "eiffel tower" == "eiffel tower": EM 1.
+    assert exact_match_score("the Eiffel Tower", "Eiffel Tower") is True
+    assert exact_match_score("Paris, France.", "paris france") is True
+    assert exact_match_score("in Paris", "Paris") is False
+
+
+def test_f1_hand_worked():
+    # pred [in, paris, france], gold [paris]: 1 shared; P = 1/3, R = 1; F1 = 2*(1/3*1)/(1/3+1) = 0.5.
+    assert f1_score("in Paris France", "Paris") == pytest.approx(0.5)
+    # Counter, not set: pred [paris, paris], gold [paris]: shared min(2,1) = 1; P = 1/2, R = 1;
+    # F1 = 2*(1/2)/(3/2) = 2/3 (a set would give 1.0).
+    assert f1_score("Paris Paris", "Paris") == pytest.approx(2 / 3)
+    # pred [eiffel, tower], gold [tower, bridge]: 1 shared; P = 1/2, R = 1/2; F1 = 0.5.
+    assert f1_score("the Eiffel Tower", "Tower Bridge") == pytest.approx(0.5)
+    assert f1_score("London", "Paris") == 0.0
+    assert f1_score("", "Paris") == 0.0
+    assert f1_score("The Eiffel Tower", "eiffel tower.") == 1.0
+    # Max over gold answers: vs "city of Paris": P = 1, R = 1/3 -> 0.5; vs "Paris France":
+    # P = 1, R = 1/2 -> 2/3. Max = 2/3. EM is 0 for both.
+    golds = ["city of Paris", "Paris France"]
+    assert metric_max_over_ground_truths(f1_score, "Paris", golds) == pytest.approx(2 / 3)
+    assert metric_max_over_ground_truths(exact_match_score, "Paris", golds) == 0
+
+
+def test_squad_evaluate_averages_hand_worked():
+    predictions = {
+        "q1": "the Eiffel Tower",  # gold "Eiffel Tower": EM 1, F1 1
+        "q2": "in Paris France",  # gold "Paris": EM 0, F1 0.5
+        # q3 unanswered: EM 0, F1 0
+        "q4": "Paris",  # golds "city of Paris", "Paris France": EM 0, F1 2/3
+        "extra": "ignored",  # not in references
+    }
+    references = {"q1": ["Eiffel Tower"], "q2": "Paris", "q3": ["Lyon"], "q4": ["city of Paris", "Paris France"]}
+    # EM = 100 * (1 + 0 + 0 + 0) / 4 = 25.0; F1 = 100 * (1 + 0.5 + 0 + 2/3) / 4 = 100 * 13/24 = 54.1667.
+    with pytest.warns(RuntimeWarning, match="1 of 4 questions have no prediction"):
+        scores = squad_evaluate(predictions, references)
+    assert scores["exact_match"] == pytest.approx(25.0)
+    assert scores["f1"] == pytest.approx(1300 / 24)
+    # HF datasets rows give the same.
+    rows = [{"id": k, "answers": {"text": [v] if isinstance(v, str) else v, "answer_start": [0]}} for k, v in references.items()]
+    with pytest.warns(RuntimeWarning):
+        assert squad_evaluate(predictions, rows) == scores
+    assert squad_evaluate({"q": "Paris"}, {"q": ["paris"]}) == {"exact_match": 100.0, "f1": 100.0}
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input
+# ----------------------------------------------------------------------------------------------
+
+
+def _feat(**kw):
+    return dict({"example_index": 0, "offset_mapping": OFFSETS}, **kw)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "3"])
+def test_bad_n_best_and_max_answer_length(value):
+    z = np.zeros(T)
+    with pytest.raises(ValueError, match="n_best must be an int >= 1"):
+        best_spans(z, z, OFFSETS, n_best=value)
+    with pytest.raises(ValueError, match="max_answer_length must be an int >= 1"):
+        best_spans(z, z, OFFSETS, max_answer_length=value)
+    with pytest.raises(ValueError, match="n_best must be an int >= 1"):
+        postprocess_predictions([("a", CONTEXT)], [_feat()], [z], [z], n_best=value)
+    with pytest.raises(ValueError, match="max_answer_length must be an int >= 1"):
+        postprocess_predictions([("a", CONTEXT)], [_feat()], [z], [z], max_answer_length=value)
+
+
+def test_bad_lengths_in_best_spans():
+    z = np.zeros(T)
+    with pytest.raises(ValueError, match="same length T"):
+        best_spans(np.zeros(T - 1), z, OFFSETS)
+    with pytest.raises(ValueError, match="same length T"):
+        best_spans(z, np.zeros(T + 1), OFFSETS)
+    with pytest.raises(ValueError, match="same length T"):
+        best_spans(z, z, OFFSETS[:-1])
+    with pytest.raises(ValueError, match="token_is_max_context has 3 entries"):
+        best_spans(z, z, OFFSETS, token_is_max_context=[True] * 3)
+    with pytest.raises(ValueError, match=r"shape \(T,\)"):
+        best_spans(np.zeros((2, T)), np.zeros((2, T)), OFFSETS)
+    with pytest.raises(ValueError, match="NaN"):
+        best_spans(np.full(T, np.nan), z, OFFSETS)
+    with pytest.raises(ValueError, match=r"offset_mapping\[4\]"):
+        best_spans(z, z, OFFSETS[:4] + [(5, 2)] + OFFSETS[5:])
+    with pytest.raises(ValueError, match=r"offset_mapping\[4\]"):
+        best_spans(z, z, OFFSETS[:4] + [(1, 2, 3)] + OFFSETS[5:])
+
+
+def test_bad_examples_and_features():
+    z = np.zeros(T)
+    with pytest.raises(ValueError, match="context is empty"):
+        postprocess_predictions([("a", "")], [_feat()], [z], [z])
+    with pytest.raises(ValueError, match="context is empty"):
+        postprocess_predictions([{"id": "a", "context": "   \n"}], [_feat()], [z], [z])
+    with pytest.raises(TypeError, match="context must be a str"):
+        postprocess_predictions([("a", None)], [_feat()], [z], [z])
+    with pytest.raises(ValueError, match="needs keys 'id' and 'context'"):
+        postprocess_predictions([{"context": CONTEXT}], [_feat()], [z], [z])
+    with pytest.raises(ValueError, match="unique"):
+        postprocess_predictions([("a", CONTEXT), ("a", CONTEXT)], [_feat()], [z], [z])
+    for bad in (1, -1, 2.0, None):
+        with pytest.raises(ValueError, match=r"example_index=.*1 examples \(allowed 0..0\)"):
+            postprocess_predictions([("a", CONTEXT)], [_feat(example_index=bad)], [z], [z])
+    with pytest.raises(ValueError, match="has no 'offset_mapping'"):
+        postprocess_predictions([("a", CONTEXT)], [{"example_index": 0}], [z], [z])
+    with pytest.raises(ValueError, match="2 rows but there are 1 features"):
+        postprocess_predictions([("a", CONTEXT)], [_feat()], [z, z], [z])
+    with pytest.raises(ValueError, match=r"all_end_logits\[0\] has 14 logits"):
+        postprocess_predictions([("a", CONTEXT)], [_feat()], [z], [z[:-1]])
+    with pytest.raises(ValueError, match="beyond its context"):
+        postprocess_predictions([("a", "Café")], [_feat()], [z], [z])  # offsets of a longer context
+
+
+def test_bad_windows_and_masks():
+    wo = _word_offsets(LONG_CONTEXT)
+    with pytest.raises(ValueError, match="does not continue window 0"):
+        window_token_spans([_window(wo[4:10]), _window(wo[0:6])])  # out of order
+    with pytest.raises(ValueError, match="example_index 0: window 1 does not continue"):
+        compute_max_context([{"example_index": 0, "offset_mapping": _window(wo[4:10])},
+                             {"example_index": 0, "offset_mapping": _window(wo[0:6])}])
+    with pytest.raises(ValueError, match="2 window_starts but 1 window_lengths"):
+        max_context_mask([0, 4], [6])
+    with pytest.raises(ValueError, match=r"window_lengths\[0\] must be an int >= 0"):
+        max_context_mask([0], [-1])
+    with pytest.raises(ValueError, match=r"window_starts\[0\] must be an int >= 0"):
+        max_context_mask([1.5], [3])
+
+
+def test_bad_metric_input():
+    with pytest.raises(ValueError, match="references is empty"):
+        squad_evaluate({}, {})
+    with pytest.raises(ValueError, match="has no gold answer"):
+        squad_evaluate({"q": "x"}, {"q": []})
+    with pytest.raises(TypeError, match="must be a str"):
+        squad_evaluate({"q": None}, {"q": ["x"]})
+    with pytest.raises(TypeError, match="predictions must be a dict"):
+        squad_evaluate(["x"], {"q": ["x"]})
+    with pytest.raises(ValueError, match="appears twice"):
+        squad_evaluate({"q": "x"}, [{"id": "q", "answers": {"text": ["x"]}}, {"id": "q", "answers": {"text": ["y"]}}])
+    with pytest.raises(TypeError, match="answers must be str"):
+        normalize_answer(None)
