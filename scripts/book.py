@@ -217,24 +217,31 @@ def execute(chapter: str | os.PathLike, out_dir: str | os.PathLike = EXECUTED_DI
     made with the same parameters, unless ``force``. A failing cell raises
     :class:`ChapterExecutionError` naming the chapter, the cell and its traceback.
     """
-    import papermill  # imported here so that `list` and the checks work without a kernel stack
-
     log = log or _log
-
     chapter = resolve_chapter(chapter)
     if parameters is not None and not isinstance(parameters, dict):
         raise TypeError(f"parameters must be a dict of name -> value or None, got {type(parameters).__name__}")
     if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
         raise ValueError(f"timeout must be a positive number of seconds per cell or None, got {timeout!r}")
     out = executed_path(chapter, out_dir)
-    if not force and is_fresh(chapter, out, parameters, dependencies):
-        return out
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Another process (a second pytest, `make book`) may be running this chapter: wait for it,
+    # then its fresh copy is ours for free.
+    with _locked(out.with_name(out.stem + ".lock")):
+        if not force and is_fresh(chapter, out, parameters, dependencies):
+            return out
+        return _run(chapter, out, parameters, timeout, log)
+
+
+def _run(chapter: Path, out: Path, parameters, timeout, log) -> Path:
+    import papermill  # imported here so that `list`, `lint` and the checks need no kernel stack
+
     running = out.with_name(out.stem + ".running.ipynb")
     failed = out.with_name(out.stem + ".failed.ipynb")
     out.unlink(missing_ok=True)  # stale: must never be reused, even if this run dies
     log(f"executing {_show(chapter)} ...")
     start = time.perf_counter()
+    started_ns = time.time_ns()
     try:
         with _kernel_environment():
             papermill.execute_notebook(
@@ -253,9 +260,28 @@ def execute(chapter: str | os.PathLike, out_dir: str | os.PathLike = EXECUTED_DI
             + (f"\npartly executed notebook: {_show(failed)}" if failed.exists() else "")
         ) from exc
     running.replace(out)
+    # Trap: date the copy from the START of the run. A file of bertbook/ saved while the chapter
+    # ran is then newer than the copy, which is stale, as it should be.
+    os.utime(out, ns=(started_ns, started_ns))
     failed.unlink(missing_ok=True)
     log(f"executed {_show(chapter)} in {time.perf_counter() - start:.1f} s")
     return out
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` across processes (a no-op where ``fcntl`` is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no locking
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
@@ -433,8 +459,12 @@ def store_outputs(chapter: str | os.PathLike) -> Path:
             cell.outputs = fresh.outputs
             cell.execution_count = fresh.execution_count
     nbformat.validate(source)
+    run_ns = out.stat().st_mtime_ns  # the start of the run (see _run)
+    unchanged = _newest_mtime(DEPENDENCIES) < run_ns
     nbformat.write(source, chapter)
-    os.utime(out)  # newer than the source again: the executed copy is this very run
+    if unchanged:  # the copy is a run of this very source and package: keep it fresh
+        newer = chapter.stat().st_mtime_ns + 1
+        os.utime(out, ns=(newer, newer))
     return chapter
 
 
@@ -516,6 +546,15 @@ def build_book(*, force: bool = False, log=None) -> Path:
     if failures:
         raise BookBuildError(f"{len(failures)} chapter(s) failed:\n\n" + "\n\n".join(failures))
     executed_at = time.perf_counter()
+    HTML_DIR.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(HTML_DIR.parent / ".build.lock"):  # one build at a time writes _build/html
+        _stage_and_build(log)
+    log(f"built {_show(HTML_DIR / 'index.html')}: execution {executed_at - start:.1f} s, "
+        f"Jupyter Book {time.perf_counter() - executed_at:.1f} s")
+    return HTML_DIR
+
+
+def _stage_and_build(log) -> None:
     stage = stage_book()
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
                "build", str(stage), "--path-output", str(ROOT), "--builder", "html",
@@ -532,9 +571,6 @@ def build_book(*, force: bool = False, log=None) -> Path:
     problems = check_site(HTML_DIR)
     if problems:
         raise BookBuildError("the built site is not offline-clean:\n" + "\n".join(problems))
-    log(f"built {_show(HTML_DIR / 'index.html')}: execution {executed_at - start:.1f} s, "
-        f"Jupyter Book {time.perf_counter() - executed_at:.1f} s")
-    return HTML_DIR
 
 
 def _log(message: str) -> None:

@@ -252,6 +252,33 @@ def test_execute_rejects_bad_arguments(tmp_path):
         book.execute("no_such_chapter")
 
 
+def test_toc_chapters_reads_parts_sections_and_globs_in_order(tmp_path):
+    for name in ("book/intro.md", "notebooks/02_b.ipynb", "notebooks/01_a.ipynb",
+                 "notebooks/03_c.ipynb", "extra/10_x.ipynb", "extra/11_y.ipynb"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n"
+        "  - caption: A\n    chapters:\n"
+        "      - file: notebooks/02_b\n        sections:\n          - file: notebooks/01_a\n"
+        "      - file: book/intro\n"
+        "  - caption: B\n    chapters:\n      - glob: extra/*\n      - file: notebooks/03_c.ipynb\n")
+    names = [p.relative_to(tmp_path).as_posix() for p in book.toc_chapters(tmp_path / "_toc.yml")]
+    assert names == ["notebooks/02_b.ipynb", "notebooks/01_a.ipynb", "extra/10_x.ipynb",
+                     "extra/11_y.ipynb", "notebooks/03_c.ipynb"]
+
+
+def test_check_site_flags_mathjax_from_a_cdn(tmp_path):
+    (tmp_path / "_static" / "mathjax").mkdir(parents=True)
+    (tmp_path / "_static" / "mathjax" / "tex-chtml.js").write_text("")
+    (tmp_path / "index.html").write_text('<script defer src="_static/mathjax/tex-chtml.js"></script>')
+    assert book.check_site(tmp_path) == []
+    (tmp_path / "page.html").write_text(
+        '<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>')
+    problems = book.check_site(tmp_path)
+    assert any("page.html loads MathJax from a CDN" in p for p in problems), problems
+
+
 # --------------------------------------------------------------------------------------------
 # The book, built last from the executed copies above
 
