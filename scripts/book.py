@@ -335,6 +335,8 @@ def lint(source_nb) -> list[str]:
         problems.append("has no code cell")
     elif PARAMETERS_TAG not in code[0][1].metadata.get("tags", []):
         problems.append(f"first code cell (cell {code[0][0]}) is not tagged {PARAMETERS_TAG!r}")
+    else:
+        problems += _parameter_problems(code[0][0], code[0][1])
     for i, cell in enumerate(nb.cells):
         tags = set(cell.metadata.get("tags", []))
         for out in cell.get("outputs", []):
@@ -346,6 +348,27 @@ def lint(source_nb) -> list[str]:
         if cell.cell_type == "code" and _is_checked(cell) and not cell.get("outputs"):
             problems.append(f"cell {i} is checked ({CHECK_TAG}) but stores no outputs to compare with")
     return problems
+
+
+def _parameter_problems(index: int, cell) -> list[str]:
+    """Every name the parameters cell assigns must be one papermill can read and override."""
+    from papermill.translators import PythonTranslator
+
+    try:
+        body = ast.parse(cell.source).body
+    except SyntaxError as exc:
+        return [f"parameters cell (cell {index}) is not plain Python: {exc}"]
+    assigned = [target.id for node in body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(target, ast.Name)]
+    # Trap: papermill reads `name = value  # help` with a regex; an "=" inside the comment
+    # makes it skip the line (it only logs), and `papermill --help-notebook` loses the knob.
+    readable = {p.name for p in PythonTranslator.inspect(cell)}
+    unreadable = [name for name in assigned if name not in readable]
+    if unreadable:
+        return [f"papermill cannot read parameter(s) {unreadable} in cell {index}: write one "
+                "`name = value  # comment` per line, with no '=' in the comment"]
+    return []
 
 
 def _is_checked(cell) -> bool:

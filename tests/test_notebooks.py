@@ -187,6 +187,8 @@ def test_lint_names_each_broken_rule(tmp_path):
     assert "cell 2 stores an error output (ZeroDivisionError" in problems
     assert "cell 3 has tag 'nbval-check'" in problems
     assert "cell 4 is checked" in problems
+    nbformat.write(_nb(_code('steps = 3  # CPU; full run = 3000', tags=["parameters"])), path)
+    assert "papermill cannot read parameter(s) ['steps']" in "\n".join(book.lint(path))
     good = _nb(new_markdown_cell("# 9. Fine"), _code("x = 1", tags=["parameters"]))
     nbformat.write(good, path)
     assert book.lint(path) == []
