@@ -719,7 +719,7 @@ class BertTokenizer:
             raise ValueError(f"truncation={truncation!r} is not one of {TRUNCATION_STRATEGIES}")
         if return_tensors not in (None, "pt"):
             raise ValueError(f"return_tensors={return_tensors!r}: only None (lists) and 'pt' (torch) are supported")
-        for name, value, low in (("max_length", max_length, 0), ("pad_to_multiple_of", pad_to_multiple_of, 1)):
+        for name, value, low in (("max_length", max_length, 1), ("pad_to_multiple_of", pad_to_multiple_of, 1)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
                 raise ValueError(f"{name} must be None or an int >= {low}, got {value!r}")
         if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
@@ -734,6 +734,13 @@ class BertTokenizer:
             raise ValueError("padding='max_length' needs max_length (an int); or use padding=True to pad to the longest row")
         if truncation == "only_second" and pairs is None:
             raise ValueError("truncation='only_second' needs a second text (text_pair); got only one")
+
+        if truncation is not None and padding is not None and pad_to_multiple_of and max_length is not None:
+            if max_length % pad_to_multiple_of:
+                raise ValueError(
+                    f"truncation to max_length={max_length} and padding to a multiple of {pad_to_multiple_of} "
+                    "contradict each other: make max_length a multiple of pad_to_multiple_of"
+                )
 
         limit = None
         if truncation is not None:
