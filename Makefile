@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	$(PY) scripts/book.py build
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
