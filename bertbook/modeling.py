@@ -294,18 +294,25 @@ class BertSelfAttention(nn.Module):
         (B, T) layout only for the attention product itself.
         """
         N = hidden_states.shape[0]
-        q, k, v = self.query(hidden_states), self.key(hidden_states), self.value(hidden_states)  # (N, H) each
+        nh, hs = self.num_attention_heads, self.attention_head_size
+        # One (N, H) x (H, 3H) product instead of three, so that the padding below happens once.
+        # The concatenated weight is built from the three Linear layers on every call: the state
+        # dict keeps HF's query/key/value layout, and gradients flow back to each of them.
+        weight = torch.cat([self.query.weight, self.key.weight, self.value.weight])  # (3H, H)
+        bias = torch.cat([self.query.bias, self.key.bias, self.value.bias])  # (3H,)
+        qkv = F.linear(hidden_states, weight, bias)  # (N, 3H)
         varlen = _varlen_attention()
         use_varlen = (
-            varlen is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16)
+            varlen is not None and qkv.is_cuda and qkv.dtype in (torch.float16, torch.bfloat16)
             and not (self.training and self.dropout.p > 0)
         )
         if use_varlen:
-            shape = (N, self.num_attention_heads, self.attention_head_size)
-            context = varlen(q.view(shape), k.view(shape), v.view(shape), packing.cu_seqlens, packing.cu_seqlens,
+            q, k, v = qkv.view(N, 3, nh, hs).unbind(1)  # (N, nh, hs) each
+            context = varlen(q, k, v, packing.cu_seqlens, packing.cu_seqlens,
                              packing.max_seqlen, packing.max_seqlen, scale=self.scaling)  # (N, nh, hs)
             return context.reshape(N, self.all_head_size), None
-        q, k, v = (self.split_heads(packing.pad(t)) for t in (q, k, v))  # (B, nh, T, hs) each
+        B, T = packing.batch, packing.seq_len
+        q, k, v = packing.pad(qkv).view(B, T, 3, nh, hs).permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hs) each
         context, _ = self.attend(q, k, v, attention_mask)  # (B, T, H)
         return packing.unpad(context), None  # (N, H)
 
