@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-__all__ = ["plot_embedding_sum", "plot_attention_heads", "plot_attention_layers", "plot_mask"]
+__all__ = ["plot_embedding_sum", "plot_attention_heads", "plot_attention_layers", "plot_head_scores", "plot_mask"]
 
 # Colours of a mask image: allowed (attend) and blocked (masked).
 MASK_COLORS = ("#e8eef7", "#35495e")
@@ -73,11 +73,17 @@ def _fontsize(n: int) -> float:
 
 
 def _token_ticks(ax, tokens: list[str], x: bool, y: bool) -> None:
+    """Token labels on the x (keys) and/or y (queries) axis; no ticks at all on the other one
+    (tick objects are what makes a grid of many panels slow to draw)."""
     n, size = len(tokens), _fontsize(len(tokens))
-    ax.set_xticks(range(n))
-    ax.set_yticks(range(n))
-    ax.set_xticklabels(tokens if x else [], rotation=90, fontsize=size)
-    ax.set_yticklabels(tokens if y else [], fontsize=size)
+    if x:
+        ax.set_xticks(range(n), tokens, rotation=90, fontsize=size)
+    else:
+        ax.set_xticks([])
+    if y:
+        ax.set_yticks(range(n), tokens, fontsize=size)
+    else:
+        ax.set_yticks([])
     ax.tick_params(length=0)
 
 
@@ -208,6 +214,49 @@ def plot_attention_layers(attentions, tokens, head: int, ncols: int = 3):
     )
 
 
+def plot_head_scores(scores, title: str | None = None, ncols: int = 2):
+    """One (L, nh) table per named score, e.g. the average attention each head of each layer gives
+    to [CLS] or to the previous token: ``{"to [CLS]": (L, nh), "to the previous token": (L, nh)}``.
+
+    Scores must lie in [0, 1] (shares of attention); each cell is written out with two decimals.
+    """
+    if not isinstance(scores, dict) or not scores:
+        raise TypeError("scores must be a non-empty dict {name: (L, nh) array of values in [0, 1]}")
+    arrays = {str(k): _to_numpy(v, f"scores[{k!r}]").astype(np.float32) for k, v in scores.items()}
+    shape = next(iter(arrays.values())).shape
+    for k, a in arrays.items():
+        if a.ndim != 2 or a.shape != shape:
+            raise ValueError(f"scores[{k!r}] must be (L, nh) like the first entry {shape}, got shape {a.shape}")
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1 + 1e-3:
+            raise ValueError(f"scores[{k!r}] must hold values in [0, 1], got values in [{a.min()}, {a.max()}]")
+    L, nh = shape
+    n = len(arrays)
+    ncols = max(1, min(int(ncols), n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * (0.4 * nh + 0.8) + 0.8, nrows * (0.4 * L + 1.0) + 0.5),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)  # unused cells of the last row
+    im = None
+    for k, (ax, (name, a)) in enumerate(zip(axes.flat, arrays.items())):
+        im = ax.imshow(a, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+        for i in range(L):
+            for j in range(nh):
+                ax.text(j, i, f"{a[i, j]:.2f}".lstrip("0"), ha="center", va="center", fontsize=6.5,
+                        color="black" if a[i, j] > 0.6 else "white")
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks(range(nh))
+        ax.set_yticks(range(L))
+        ax.tick_params(labelsize=8, length=0)
+        ax.set_xlabel("head")
+        if k % ncols == 0:
+            ax.set_ylabel("layer")
+    fig.colorbar(im, ax=axes, shrink=0.6)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
 # ----------------------------------------------------------------------------- masks
 
 
@@ -280,7 +329,7 @@ def plot_mask(mask, tokens, row_labels=None, additive: bool | None = None, title
     ax.grid(which="minor", color="white", linewidth=1)
     ax.tick_params(which="minor", length=0)
     ax.set_xticks(range(T))
-    ax.set_xticklabels(col_labels, rotation=0 if per_row else 90, fontsize=size)
+    ax.set_xticklabels(col_labels, rotation=0 if max(map(len, col_labels)) <= 3 else 90, fontsize=size)
     ax.set_yticks(range(R))
     ax.set_yticklabels(row_labels, fontsize=size)
     ax.tick_params(length=0)

@@ -101,7 +101,7 @@ def test_attention_heads_grid_picks_the_requested_heads():
     assert [ax.get_title() for ax in axes] == ["head 2", "head 0"]
     np.testing.assert_allclose(np.asarray(axes[0].images[0].get_array()), probs[2].numpy())
     # key labels only under the bottom panel of the column
-    assert [t.get_text() for t in axes[0].get_xticklabels()] == [""] * 4
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == []
     assert [t.get_text() for t in axes[1].get_xticklabels()] == tokens
 
 
@@ -209,3 +209,26 @@ def test_mask_bad_input(mask, kwargs, match):
     args = dict(tokens=list("abc")) | kwargs
     with pytest.raises(ValueError, match=match):
         viz.plot_mask(mask, **args)
+
+
+# ----------------------------------------------------------------------------- per-head scores
+
+
+def test_head_scores_one_panel_per_score_with_values_written():
+    cls = np.array([[0.5, 0.25, 1.0], [0.0, 0.125, 0.75]])  # (L=2, nh=3)
+    prev = 1 - cls
+    fig = viz.plot_head_scores({"to [CLS]": cls, "to previous": torch.from_numpy(prev)}, title="shares")
+    axes = _visible_image_axes(fig)
+    assert [ax.get_title() for ax in axes] == ["to [CLS]", "to previous"]
+    np.testing.assert_allclose(np.asarray(axes[1].images[0].get_array()), prev)
+    assert _cell_texts(axes[0]) == [".50", ".25", "1.00", ".00", ".12", ".75"]
+    assert fig._suptitle.get_text() == "shares"
+
+
+def test_head_scores_bad_input():
+    with pytest.raises(TypeError, match="non-empty dict"):
+        viz.plot_head_scores({})
+    with pytest.raises(ValueError, match="must be \\(L, nh\\)"):
+        viz.plot_head_scores({"a": np.zeros((2, 3)), "b": np.zeros((3, 2))})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        viz.plot_head_scores({"a": np.full((2, 3), 2.0)})
