@@ -27,6 +27,14 @@ RNGs (Python, NumPy, torch CPU and CUDA, and a collate function's own ``generato
 the epoch we were. The data order must be a pure function of (seed, epoch): ``make_loader`` builds
 such a loader, so a resumed run skips the batches already seen and continues bit for bit.
 
+Use (one process, or several under ``torchrun --nproc_per_node=N script.py``)::
+
+    init_distributed()                       # no-op unless launched by torchrun
+    loader = make_loader(train_set, batch_size=32, seed=0, collate_fn=DataCollatorWithPadding(tok))
+    trainer = Trainer(model, TrainConfig(lr=3e-5, epochs=2, warmup_ratio=0.1, checkpoint_dir="ckpt"),
+                      loader, eval_loader=make_loader(dev_set, 64, shuffle=False, collate_fn=...))
+    history = trainer.train()                # or trainer.resume("latest") first, after a crash
+
 Only torch, NumPy and the standard library are needed (tqdm for the progress bar, when installed).
 """
 
@@ -324,6 +332,8 @@ def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA device; use 'auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank)  # under torchrun: this process's own GPU
     return dev
 
 
@@ -384,8 +394,9 @@ def loss_of(outputs) -> torch.Tensor | None:
     return loss
 
 
-def capture_rng_state() -> dict[str, Any]:
-    """Every RNG that training touches, in a form ``torch.load(weights_only=True)`` accepts."""
+def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """Every RNG that training touches, in a form ``torch.load(weights_only=True)`` accepts. Only
+    the training GPU's CUDA state: asking for all of them would open a context on every GPU."""
     version, keys, gauss = random.getstate()
     _, np_keys, np_pos, np_has_gauss, np_cached = np.random.get_state()
     return {
@@ -393,22 +404,21 @@ def capture_rng_state() -> dict[str, Any]:
         "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
                   "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_cached)},
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda": torch.cuda.get_rng_state(device) if device is not None and device.type == "cuda" else None,
     }
 
 
-def restore_rng_state(state: Mapping[str, Any]) -> None:
+def restore_rng_state(state: Mapping[str, Any], device: torch.device | None = None) -> None:
     version, keys, gauss = state["python"]
     random.setstate((version, tuple(keys), gauss))
     npy = state["numpy"]
     np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        if len(state["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        else:
-            warnings.warn(f"checkpoint has CUDA RNG states for {len(state['cuda'])} GPUs, this machine has "
-                          f"{torch.cuda.device_count()}: CUDA RNG not restored", stacklevel=2)
+    if state["cuda"] is not None and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
+    elif state["cuda"] is not None or (device is not None and device.type == "cuda"):
+        warnings.warn("checkpoint and this run differ in using CUDA: its CUDA RNG state is not restored, "
+                      "so dropout draws will not repeat the original run's", stacklevel=2)
 
 
 def model_config_dict(model: torch.nn.Module) -> dict[str, Any] | None:
@@ -616,7 +626,7 @@ class Trainer:
         if self._pending_rng is not None:
             # Trap: creating a DataLoader iterator draws a seed from torch's global RNG. The saved
             # state was taken *after* that draw in the original run, so restore only now.
-            restore_rng_state(self._pending_rng)
+            restore_rng_state(self._pending_rng, self.device)
             self._pending_rng = None
         return iterator
 
@@ -790,7 +800,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(),
-                "rng": capture_rng_state(),
+                "rng": capture_rng_state(self.device),
                 "collate_rng": collate_gen.get_state() if isinstance(collate_gen, torch.Generator) else None,
             }
             cfg = asdict(self.config)

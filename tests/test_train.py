@@ -157,6 +157,41 @@ def test_sparse_prediction_forward_kwarg_gives_the_dense_loss():
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
+def test_grad_scaler_bookkeeping_on_cpu():
+    # The fp16 path's logic, run on CPU in fp32 with a CPU GradScaler forced on. Scaling by a power
+    # of two and unscaling are exact, so the parameters must equal an unscaled run's.
+    data = examples(8)
+    ref, scaled = cls_model(), cls_model()
+    Trainer(ref, config(max_steps=2), DataLoader(data, batch_size=4)).train()
+    trainer = Trainer(scaled, config(max_steps=2), DataLoader(data, batch_size=4))
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    trainer.train()
+    for p, q in zip(ref.parameters(), scaled.parameters()):
+        torch.testing.assert_close(q, p, atol=0, rtol=1e-6)
+
+    # An overflowing step is skipped: no parameter moves, the schedule does not advance, the scale halves.
+    model = cls_model()
+    before = params(model)
+    trainer = Trainer(model, config(max_steps=3, warmup_steps=2), DataLoader(data, batch_size=4))
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    hook = model.classifier.weight.register_hook(lambda g: g * float("inf"))
+    trainer.train(steps=1)
+    hook.remove()
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    assert trainer.scaler.get_scale() == 2.0**9
+    h = trainer.train()
+    assert h.lr == pytest.approx([0.0, 0.0, 0.5e-3])  # the skipped step left the schedule at its start
+    assert not torch.equal(model.classifier.weight, before["classifier.weight"])
+
+
+def test_bf16_autocast_on_cpu_trains():
+    model = cls_model()
+    trainer = Trainer(model, config(amp="bf16", max_steps=3), DataLoader(examples(8), batch_size=4))
+    assert trainer.amp_dtype == torch.bfloat16 and not trainer.scaler.is_enabled()
+    h = trainer.train()
+    assert len(h.loss) == 3 and all(np.isfinite(h.loss)) and model.classifier.weight.dtype == torch.float32
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 
