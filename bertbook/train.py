@@ -112,9 +112,12 @@ class TrainConfig:
         def number(name, value, low, low_ok=False, high=None, high_ok=False):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"TrainConfig.{name} must be a finite number, got {value!r}")
-            if value < low or (value == low and not low_ok) or (high is not None and (value > high or (value == high and not high_ok))):
+            too_low = value < low or (value == low and not low_ok)
+            too_high = high is not None and (value > high or (value == high and not high_ok))
+            if too_low or too_high:
                 lo, hi = "[" if low_ok else "(", ("]" if high_ok else ")") if high is not None else ")"
-                raise ValueError(f"TrainConfig.{name} must be in {lo}{low}, {high if high is not None else 'inf'}{hi}, got {value!r}")
+                upper = high if high is not None else "inf"
+                raise ValueError(f"TrainConfig.{name} must be in {lo}{low}, {upper}{hi}, got {value!r}")
 
         def integer(name, value, low, optional=False):
             if optional and value is None:
@@ -134,11 +137,13 @@ class TrainConfig:
         integer("warmup_steps", self.warmup_steps, 0)
         number("warmup_ratio", self.warmup_ratio, 0.0, low_ok=True, high=1.0, high_ok=True)
         if self.warmup_steps and self.warmup_ratio:
-            raise ValueError(f"TrainConfig: give warmup_steps ({self.warmup_steps}) or warmup_ratio ({self.warmup_ratio}), not both")
+            raise ValueError(f"TrainConfig: give warmup_steps ({self.warmup_steps}) or warmup_ratio "
+                             f"({self.warmup_ratio}), not both")
         integer("max_steps", self.max_steps, 1, optional=True)
         integer("epochs", self.epochs, 1, optional=True)
         if (self.max_steps is None) == (self.epochs is None):
-            raise ValueError(f"TrainConfig: give exactly one of max_steps or epochs, got max_steps={self.max_steps}, epochs={self.epochs}")
+            raise ValueError(f"TrainConfig: give exactly one of max_steps or epochs, got max_steps={self.max_steps}, "
+                             f"epochs={self.epochs}")
         integer("grad_accum_steps", self.grad_accum_steps, 1)
         if self.max_grad_norm is not None:
             number("max_grad_norm", self.max_grad_norm, 0.0)
@@ -208,7 +213,7 @@ def linear_warmup_decay(step: int, num_warmup_steps: int, num_training_steps: in
     return max(0.0, (num_training_steps - step) / max(1, num_training_steps - num_warmup_steps))
 
 
-def get_linear_schedule_with_warmup(optimizer, num_warmup_steps: int, num_training_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+def get_linear_schedule_with_warmup(optimizer, num_warmup_steps: int, num_training_steps: int):
     """Same schedule as ``transformers.get_linear_schedule_with_warmup``. With warm-up, the first
     step runs at lr 0 (multiplier 0/warmup), exactly as there."""
     fn = functools.partial(linear_warmup_decay, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
@@ -248,7 +253,8 @@ def init_distributed(backend: str | None = None) -> DistInfo:
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         value = os.environ.get(name)
         if value is None or not value.isdigit():
-            raise ValueError(f"init_distributed: environment variable {name}={value!r}; launch with torchrun, which sets RANK, WORLD_SIZE and LOCAL_RANK")
+            raise ValueError(f"init_distributed: environment variable {name}={value!r}; launch with torchrun, "
+                             "which sets RANK, WORLD_SIZE and LOCAL_RANK")
         env[name] = int(value)
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE is set but this torch build has no torch.distributed")
@@ -642,7 +648,8 @@ class Trainer:
         show = self.dist.is_main and tqdm is not None and not (
             cfg.disable_progress if cfg.disable_progress is not None else not sys.stderr.isatty())
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True) if show else None
-        window = {"loss": torch.zeros((), device=self.device), "gnorm": torch.zeros((), device=self.device), "steps": 0, "tokens": 0}
+        zero = torch.zeros((), device=self.device)
+        window = {"loss": zero, "gnorm": zero, "steps": 0, "tokens": 0}  # sums since the last log step
         t0, micro = time.perf_counter(), 0
         model.train()
         try:
@@ -670,13 +677,13 @@ class Trainer:
                         continue
                     micro = 0
                     lr = self.optimizer.param_groups[0]["lr"]
-                    window["gnorm"] += self._optimizer_step()
-                    window["loss"] += step_loss
+                    window["gnorm"] = window["gnorm"] + self._optimizer_step()  # out of place: "zero" is shared
+                    window["loss"] = window["loss"] + step_loss
                     window["steps"] += 1
                     self.step += 1
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                         self._log(window, lr, time.perf_counter() - t0, bar)
-                        window.update(loss=torch.zeros_like(window["loss"]), gnorm=torch.zeros_like(window["gnorm"]), steps=0, tokens=0)
+                        window = {"loss": zero, "gnorm": zero, "steps": 0, "tokens": 0}
                         t0 = time.perf_counter()
                     if bar is not None:
                         bar.update(1)
@@ -724,7 +731,8 @@ class Trainer:
         n = window["steps"] * self.dist.world_size
         loss = loss_sum / n
         if not math.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss} at step {self.step}: lower the lr, check the labels, or use bf16/fp32")
+            raise FloatingPointError(f"training loss is {loss} at step {self.step}: lower the lr, check the labels, "
+                                     "or use bf16/fp32")
         h = self.history
         h.step.append(self.step)
         h.loss.append(loss)

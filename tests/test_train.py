@@ -99,6 +99,17 @@ def test_gradient_accumulation_equals_one_big_batch():
     assert h.loss[0] == pytest.approx(ref, rel=1e-5)
 
 
+def test_gradient_clipping_and_logged_norm():
+    data = DataLoader(examples(8), batch_size=8)
+    free, clipped = cls_model(), cls_model()
+    h_free = Trainer(free, config(max_steps=1, max_grad_norm=None), data).train()
+    h_clip = Trainer(clipped, config(max_steps=1, max_grad_norm=1e-3), data).train()
+    norm = lambda m: torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in m.parameters()])).item()
+    assert h_free.grad_norm[0] == pytest.approx(norm(free), rel=1e-5)  # logged: the norm before clipping
+    assert h_clip.grad_norm[0] == pytest.approx(h_free.grad_norm[0], rel=1e-5) and h_free.grad_norm[0] > 1e-2
+    assert norm(clipped) == pytest.approx(1e-3, rel=1e-3)  # what the optimizer used
+
+
 def test_accumulation_is_not_a_no_op():
     # Guard for the test above: a single half-batch gives different gradients.
     data = examples(8)
