@@ -57,13 +57,11 @@ class VocabFileNotFoundError(FileNotFoundError, ValueError):
 # White_Space characters that are not control characters. \t \n \r are control characters in
 # Unicode (Cc) but BERT counts them as whitespace; \x0b \x0c \x85 are Cc and get deleted instead.
 _WHITESPACE = frozenset("\t\n\r \xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B))))
-_WHITESPACE_CLASS = "\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# Runs of everything else: whitespace never appears inside a word, whatever else happens.
-_NON_WHITESPACE_RUN = re.compile(f"[^{_WHITESPACE_CLASS}]+")
-# In plain ASCII text (no control characters) a word is a run of letters and digits, and every
-# other printable character is punctuation: the fast path for most English text.
+_WHITESPACE_CHAR = re.compile("[\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+# In printable ASCII a word is a run of letters and digits, and every other character is
+# punctuation: the fast path for most English text. Anything else takes the general path.
 _ASCII_WORD_OR_PUNCT = re.compile(r"[a-zA-Z0-9]+|[!-/:-@\[-`{-~]")
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\t\n\r\x20-\x7e]")
 
 
 def _category(ch: str) -> str:
@@ -155,7 +153,8 @@ class BasicTokenizer:
             if self.never_split
             else None
         )
-        self._char_cache: dict[str, str] = {}
+        self._char_cache: dict[str, str] = {}  # raw character -> what it normalises to
+        self._punctuation: set[str] = set()  # the punctuation among the normalised characters seen
 
     def tokenize(self, text: str) -> list[str]:
         """The words of ``text``: ``"Héllo, World!"`` -> ``["hello", ",", "world", "!"]``."""
@@ -178,42 +177,50 @@ class BasicTokenizer:
         return words
 
     def _split_span(self, text: str, begin: int, end: int, words: list) -> None:
-        if begin >= end:
-            return
+        # Most text is printable ASCII: it takes the fast path, and only the whitespace-delimited
+        # chunks around anything else ("£5m", "café") take the general one.
         span = text[begin:end]
-        if span.isascii() and not _ASCII_CONTROL.search(span):
-            self._split_ascii(span, begin, words)
-            return
-        for run in _NON_WHITESPACE_RUN.finditer(span):
-            chunk = run.group()
-            if chunk.isascii() and not _ASCII_CONTROL.search(chunk):
-                self._split_ascii(chunk, begin + run.start(), words)
-            else:
-                self._split_unicode(chunk, begin + run.start(), words)
+        pos = 0
+        while (unusual := _NOT_PRINTABLE_ASCII.search(span, pos)) is not None:
+            i = unusual.start()
+            left = max(pos, *(span.rfind(c, pos, i) + 1 for c in " \t\n\r"))  # start of its chunk
+            while True:  # end of its chunk, and of the chunks just after it that are unusual too
+                after = _WHITESPACE_CHAR.search(span, i + 1)
+                right = after.start() if after else len(span)
+                nearby = _NOT_PRINTABLE_ASCII.search(span, right, right + 8)
+                if nearby is None:
+                    break
+                i = nearby.start()
+            self._split_ascii(span[pos:left], begin + pos, words)
+            self._split_unicode(span[left:right], begin + left, words)
+            pos = right
+        self._split_ascii(span[pos:], begin + pos, words)
 
     def _split_ascii(self, chunk: str, offset: int, words: list) -> None:
-        # Fast path. ASCII has no accents and lower-casing keeps the length, so word characters map
-        # one to one onto the original text.
+        # Fast path for printable ASCII (and \t \n \r): no accents, and lower-casing keeps the
+        # length, so the characters of a word map one to one onto the original text.
         if self.do_lower_case:
             chunk = chunk.lower()
         for match in _ASCII_WORD_OR_PUNCT.finditer(chunk):
-            words.append((match.group(), range(offset + match.start(), offset + match.end())))
+            start, end = match.span()
+            words.append((match.group(), range(offset + start, offset + end)))
 
     def _split_unicode(self, chunk: str, offset: int, words: list) -> None:
         # General path, one character at a time. ``chunk`` holds no whitespace, but normalising
         # can still produce some (around CJK characters) and punctuation.
         chars: list[str] = []
         origins: list[int] = []
+        punctuation = self._punctuation
         for i, ch in enumerate(chunk, start=offset):
             normalized = self._char_cache.get(ch)
             if normalized is None:
-                normalized = self._char_cache[ch] = self._normalize_char(ch)
+                normalized = self._cache_char(ch)
             for c in normalized:
                 if c == " ":
                     if chars:  # end of a word
                         words.append(("".join(chars), origins))
                         chars, origins = [], []
-                elif _is_punctuation_cached(c):
+                elif c in punctuation:
                     if chars:
                         words.append(("".join(chars), origins))
                         chars, origins = [], []
@@ -223,6 +230,12 @@ class BasicTokenizer:
                     origins.append(i)
         if chars:
             words.append(("".join(chars), origins))
+
+    def _cache_char(self, ch: str) -> str:
+        # Characters repeat: normalise each once, and classify what it becomes once.
+        normalized = self._char_cache[ch] = self._normalize_char(ch)
+        self._punctuation.update(c for c in normalized if _is_punctuation(c))
+        return normalized
 
     def _normalize_char(self, ch: str) -> str:
         """What one character of the raw text becomes: "" (deleted), " " (a word break) or text."""
@@ -234,6 +247,10 @@ class BasicTokenizer:
             return " "
         out = ch
         # Accents: "é" is "e" + U+0301 after NFD; drop the non-spacing mark (Mn), keep the letter.
+        # (NFD of one character at a time skips one step of NFD of a whole string: putting a run
+        # of combining marks in canonical order. It only matters for marks that survive the
+        # stripping, spacing marks of a few scripts, and BERT's vocabulary has none of them: the
+        # word is [UNK] either way, only the offsets of such a word may differ.)
         if self.strip_accents or (self.strip_accents is None and self.do_lower_case):
             out = "".join(c for c in _nfd(out) if _category(c) != "Mn")
         if self.do_lower_case:
@@ -244,11 +261,6 @@ class BasicTokenizer:
         if self.tokenize_chinese_chars and _is_chinese_char(cp):
             out = f" {out} "
         return out
-
-
-@lru_cache(maxsize=None)
-def _is_punctuation_cached(ch: str) -> bool:
-    return _is_punctuation(ch)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -504,6 +516,12 @@ class BertTokenizer:
         self._word_to_pieces = lru_cache(maxsize=1 << 17)(self._pieces)
         self._warned_too_long = False
 
+    def __repr__(self) -> str:
+        return (
+            f"BertTokenizer(vocab_size={self.vocab_size}, do_lower_case={self.do_lower_case}, "
+            f"model_max_length={self.model_max_length})"
+        )
+
     # -- loading and saving ---------------------------------------------------------------------
 
     @classmethod
@@ -621,9 +639,10 @@ class BertTokenizer:
         """WordPiece tokens of ``text``, without special tokens: "unaffable" -> ["un", "##aff", "##able"]."""
         return [self.ids_to_tokens[i] for i in self._encode_text(_check_str(text, "text")).ids]
 
-    def _pieces(self, word: str) -> tuple[tuple[int, int, int], ...]:
-        vocab = self.vocab
-        return tuple((vocab[p], a, b) for p, a, b in self.wordpiece_tokenizer.split_word(word))
+    def _pieces(self, word: str) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+        """Ids of the word's pieces, and each piece's (start, end) among the word's characters."""
+        pieces = self.wordpiece_tokenizer.split_word(word)
+        return tuple(self.vocab[p] for p, _, _ in pieces), tuple((a, b) for _, a, b in pieces)
 
     def _encode_text(self, text: str) -> _Sequence:
         """One text to ids, offsets into ``text`` and word indices (no special tokens)."""
@@ -632,12 +651,16 @@ class BertTokenizer:
         words: list[int] = []
         pieces_of = self._word_to_pieces
         for word_index, (word, origins) in enumerate(self.basic_tokenizer.split_words(text)):
-            for token_id, a, b in pieces_of(word):
-                ids.append(token_id)
-                # Offsets of the piece in the ORIGINAL text: first character's position, and one
-                # past the last character's (characters deleted inside the piece are covered).
-                offsets.append((origins[a], origins[b - 1] + 1))
+            piece_ids, spans = pieces_of(word)
+            ids += piece_ids
+            # Offsets of a piece in the ORIGINAL text: its first character's position, and one past
+            # its last character's (characters deleted inside the piece are covered).
+            if len(spans) == 1:  # most words are one piece
+                offsets.append((origins[0], origins[-1] + 1))
                 words.append(word_index)
+            else:
+                offsets += [(origins[a], origins[b - 1] + 1) for a, b in spans]
+                words += [word_index] * len(spans)
         return _Sequence(ids, offsets, words)
 
     # -- ids to text ----------------------------------------------------------------------------

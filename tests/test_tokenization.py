@@ -15,12 +15,12 @@ import unicodedata
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import bertbook
 from bertbook.corpora import read_bbc_articles
-from bertbook.tokenization import BasicTokenizer, BertTokenizer, WordpieceTokenizer, load_vocab
+from bertbook.tokenization import BasicTokenizer, BertTokenizer, WordpieceTokenizer, _category, load_vocab
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()  # HF warns on every text over 512 tokens
@@ -202,6 +202,9 @@ def test_overflow_of_single_texts_and_longest_first_pairs(hf, tok, articles):
             return_overflowing_tokens=True, return_offsets_mapping=True)
     compare(hf, tok, "a b c d e f", "g h i j k l m n", truncation="longest_first", max_length=9, stride=2,
             return_overflowing_tokens=True)
+    # Overflow asked for but nothing to cut: still one row per input, in a batch, with the mapping.
+    enc = compare(hf, tok, "a b c", return_overflowing_tokens=True)
+    assert enc["overflow_to_sample_mapping"] == [0] and len(enc["input_ids"]) == 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -331,6 +334,16 @@ def test_unassigned_code_points(hf, tok):
     assert len(bad) < 10
 
 
+def test_combining_marks_out_of_canonical_order(hf, tok):
+    # The one known difference (see _normalize_char): HF puts the two spacing marks (classes 226
+    # and 216) in canonical order, we do not. The ids agree (the word is [UNK]); with a stripped
+    # accent between the marks, the end offset of the word differs (HF's leaves out the last mark).
+    text = "x\U0001D16D\u0301\U0001D165"
+    assert tok(text)["input_ids"] == hf(text)["input_ids"] == [101, 100, 102]
+    assert tok(text, return_offsets_mapping=True)["offset_mapping"][1] == (0, 4)
+    assert hf(text, return_offsets_mapping=True)["offset_mapping"][1] == (0, 3)
+
+
 _interesting = st.sampled_from(
     [" ", "  ", "\n", "\t", "\r\n", "\x00", "\u200b", "\ufeff", "\xa0", "[MASK]", "[CLS]", "[SEP]", "[PAD]", "[UNK]",
      "##", "é", "e\u0301", "\u0301", "İ", "ß", "Σ", "ς", "中文", "ｶﾀｶﾅ", "한", "🙂", "$", "...", "'s", "x" * 101, "-",
@@ -347,9 +360,25 @@ _text = st.lists(
 ).map("".join)
 
 
+def _surviving_marks_to_reorder(text: str) -> bool:
+    """Two combining marks that accent stripping keeps, in one run of marks (see _normalize_char)."""
+    kept = 0
+    for c in unicodedata.normalize("NFD", text):
+        if not unicodedata.combining(c):
+            kept = 0
+        elif _category(c) != "Mn":
+            kept += 1
+            if kept == 2:
+                return True
+    return False
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=_text, pair=st.one_of(st.none(), _text))
 def test_random_unicode_like_hf(hf, tok, text, pair):
+    # Known, documented difference: the offsets of an [UNK] word that starts or ends with two
+    # spacing combining marks out of canonical order.
+    assume(not _surviving_marks_to_reorder(text + " " + (pair or "")))
     theirs = hf_call(hf, text, pair, return_offsets_mapping=True)
     ours = tok(text, pair, return_offsets_mapping=True)
     assert_same(theirs, ours, repr((text, pair)))
