@@ -6,7 +6,7 @@ Text becomes token ids in two stages, as in google-research/bert ``tokenization.
    accents off) and cuts it into words at whitespace, at punctuation and around every CJK
    character;
 2. ``WordpieceTokenizer`` cuts each word into vocabulary pieces, greedy longest match first,
-   marking a piece that continues a word with ``##`` ("unaffable" -> un ##aff ##able).
+   marking a piece that continues a word with ``##`` ("unaffable" -> una ##ffa ##ble).
 
 ``BertTokenizer`` adds the vocabulary file, the special tokens (``[CLS] A [SEP] B [SEP]``),
 truncation (with overlapping windows over a long context), padding, the masks, character
@@ -269,7 +269,7 @@ class BasicTokenizer:
 
 
 class WordpieceTokenizer:
-    """Greedy longest-match-first over the vocabulary: "unaffable" -> ["un", "##aff", "##able"]."""
+    """Greedy longest-match-first over the vocabulary: "unaffable" -> ["una", "##ffa", "##ble"]."""
 
     def __init__(self, vocab: dict[str, int], unk_token: str = "[UNK]", max_input_chars_per_word: int = 100):
         self.vocab = vocab
@@ -320,8 +320,6 @@ def load_vocab(vocab_file: str | Path, required: Sequence[str] = ()) -> dict[str
     with open(path, encoding="utf-8") as f:
         # Only the line break is removed: a token may legitimately contain other whitespace.
         tokens = [line.rstrip("\r\n") for line in f]
-    if tokens and tokens[-1] == "":
-        tokens.pop()  # the final newline
     if not tokens:
         raise ValueError(f"vocabulary file {path} is empty; it must hold one token a line")
     vocab: dict[str, int] = {}
@@ -636,7 +634,7 @@ class BertTokenizer:
     # -- text to tokens -------------------------------------------------------------------------
 
     def tokenize(self, text: str) -> list[str]:
-        """WordPiece tokens of ``text``, without special tokens: "unaffable" -> ["un", "##aff", "##able"]."""
+        """WordPiece tokens of ``text``, without special tokens: "unaffable" -> ["una", "##ffa", "##ble"]."""
         return [self.ids_to_tokens[i] for i in self._encode_text(_check_str(text, "text")).ids]
 
     def _pieces(self, word: str) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
@@ -736,63 +734,19 @@ class BertTokenizer:
           into the original string, (0, 0) for special tokens and padding.
         """
         batched, texts, pairs = self._check_inputs(text, text_pair)
-        if padding not in PADDING_STRATEGIES:
-            raise ValueError(f"padding={padding!r} is not one of {PADDING_STRATEGIES}")
-        if truncation not in TRUNCATION_STRATEGIES:
-            raise ValueError(f"truncation={truncation!r} is not one of {TRUNCATION_STRATEGIES}")
-        if return_tensors not in (None, "pt"):
-            raise ValueError(f"return_tensors={return_tensors!r}: only None (lists) and 'pt' (torch) are supported")
-        for name, value, low in (("max_length", max_length, 1), ("pad_to_multiple_of", pad_to_multiple_of, 1)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-                raise ValueError(f"{name} must be None or an int >= {low}, got {value!r}")
-        if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
-            raise ValueError(f"stride must be an int >= 0, got {stride!r}")
-
-        # HF's rule: max_length alone (padding left False) switches truncation on.
-        if truncation is None:
-            truncation = "longest_first" if max_length is not None and padding is False else False
-        truncation = {True: "longest_first", False: None, "do_not_truncate": None}.get(truncation, truncation)
-        padding = {True: "longest", False: None, "do_not_pad": None}.get(padding, padding)
-        if padding == "max_length" and max_length is None:
-            raise ValueError("padding='max_length' needs max_length (an int); or use padding=True to pad to the longest row")
-        if truncation == "only_second" and pairs is None:
-            raise ValueError("truncation='only_second' needs a second text (text_pair); got only one")
-
-        if truncation is not None and padding is not None and pad_to_multiple_of and max_length is not None:
-            if max_length % pad_to_multiple_of:
-                raise ValueError(
-                    f"truncation to max_length={max_length} and padding to a multiple of {pad_to_multiple_of} "
-                    "contradict each other: make max_length a multiple of pad_to_multiple_of"
-                )
-
-        limit = None
-        if truncation is not None:
-            limit = max_length if max_length is not None else self.model_max_length
-            n_special = self.num_special_tokens_to_add(pairs is not None) if add_special_tokens else 0
-            if limit < n_special:
-                raise ValueError(
-                    f"max_length={limit} is too small: {'a pair' if pairs is not None else 'one text'} needs "
-                    f"{n_special} special tokens, so max_length must be >= {n_special}"
-                )
-            room = limit - n_special
-            if stride and stride >= room:
-                raise ValueError(
-                    f"stride={stride} must be smaller than max_length minus the {n_special} special tokens "
-                    f"({room}): allowed 0 <= stride < {room}"
-                )
-            if return_overflowing_tokens and room == 0:
-                raise ValueError(
-                    f"max_length={limit} leaves no room for text after the {n_special} special tokens; "
-                    f"overflowing windows need max_length >= {n_special + 1}"
-                )
+        truncation, padding, limit = self._check_options(
+            pairs is not None, add_special_tokens, padding, truncation, max_length, stride, pad_to_multiple_of,
+            return_overflowing_tokens, return_tensors,
+        )
 
         rows: list[_Row] = []
         sample_of_row: list[int] = []
         for index, first in enumerate(texts):
             seq_a = self._encode_text(first)
             seq_b = self._encode_text(pairs[index]) if pairs is not None else None
-            if truncation is None and len(seq_a) + (len(seq_b) if seq_b else 0) > self.model_max_length:
-                self._warn_too_long(len(seq_a) + (len(seq_b) if seq_b else 0))
+            n_tokens = len(seq_a) + (len(seq_b) if seq_b is not None else 0)
+            if truncation is None and n_tokens > self.model_max_length:
+                self._warn_too_long(n_tokens)
             for window_a, window_b in self._truncate(seq_a, seq_b, truncation, limit, stride, add_special_tokens):
                 rows.append(self._build_row(window_a, window_b, add_special_tokens))
                 sample_of_row.append(index)
@@ -848,6 +802,61 @@ class BertTokenizer:
         if len(text_pair) != len(texts):
             raise ValueError(f"text has {len(texts)} items but text_pair has {len(text_pair)}; they must be equal")
         return True, texts, [_check_str(t, f"text_pair[{i}]") for i, t in enumerate(text_pair)]
+
+    def _check_options(
+        self, pair, add_special_tokens, padding, truncation, max_length, stride, pad_to_multiple_of,
+        return_overflowing_tokens, return_tensors,
+    ) -> tuple[str | None, str | None, int | None]:
+        """Validate the options; returns (truncation strategy, padding strategy, the length limit)."""
+        if padding not in PADDING_STRATEGIES:
+            raise ValueError(f"padding={padding!r} is not one of {PADDING_STRATEGIES}")
+        if truncation not in TRUNCATION_STRATEGIES:
+            raise ValueError(f"truncation={truncation!r} is not one of {TRUNCATION_STRATEGIES}")
+        if return_tensors not in (None, "pt"):
+            raise ValueError(f"return_tensors={return_tensors!r}: only None (lists) and 'pt' (torch) are supported")
+        for name, value in (("max_length", max_length), ("pad_to_multiple_of", pad_to_multiple_of)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
+        if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
+            raise ValueError(f"stride must be an int >= 0, got {stride!r}")
+
+        # HF's rule: max_length alone (padding left False) switches truncation on.
+        if truncation is None:
+            truncation = "longest_first" if max_length is not None and padding is False else False
+        truncation = {True: "longest_first", False: None, "do_not_truncate": None}.get(truncation, truncation)
+        padding = {True: "longest", False: None, "do_not_pad": None}.get(padding, padding)
+        if padding == "max_length" and max_length is None:
+            # (HF would pad to model_max_length here; a silent 512 is rarely what was meant.)
+            raise ValueError("padding='max_length' needs max_length (an int); or use padding=True to pad to the longest row")
+        if truncation == "only_second" and not pair:
+            raise ValueError("truncation='only_second' needs a second text (text_pair); got only one")
+        if truncation and padding and pad_to_multiple_of and max_length is not None and max_length % pad_to_multiple_of:
+            raise ValueError(
+                f"truncation to max_length={max_length} and padding to a multiple of {pad_to_multiple_of} "
+                "contradict each other: make max_length a multiple of pad_to_multiple_of"
+            )
+        if truncation is None:
+            return None, padding, None
+
+        limit = max_length if max_length is not None else self.model_max_length
+        n_special = self.num_special_tokens_to_add(pair) if add_special_tokens else 0
+        if limit < n_special:
+            raise ValueError(
+                f"max_length={limit} is too small: {'a pair' if pair else 'one text'} needs "
+                f"{n_special} special tokens, so max_length must be >= {n_special}"
+            )
+        room = limit - n_special  # for the text itself
+        if stride and stride >= room:
+            raise ValueError(
+                f"stride={stride} must be smaller than max_length minus the {n_special} special tokens "
+                f"({room}): allowed 0 <= stride < {room}"
+            )
+        if return_overflowing_tokens and room == 0:
+            raise ValueError(
+                f"max_length={limit} leaves no room for text after the {n_special} special tokens; "
+                f"overflowing windows need max_length >= {n_special + 1}"
+            )
+        return truncation, padding, limit
 
     def _truncate(
         self,
