@@ -15,6 +15,14 @@ tokenizer's id for id and offset for offset; ``tests/test_tokenization.py`` chec
 every BBC News article and on random Unicode text.
 
 Only the standard library is needed; torch is imported when ``return_tensors="pt"`` asks for it.
+
+Where we knowingly differ from HF: ``padding="max_length"`` without ``max_length`` is an error
+(HF pads to ``model_max_length``); a ``stride`` too large for the room left after the special
+tokens, ``max_length`` below the number of special tokens and ``truncation="only_second"``
+without a second text are errors even when the text is short enough not to need cutting (HF
+fails only when it has to cut, or ignores the limit); ``never_split`` tokens are kept whole (HF's
+fast tokenizer ignores ``never_split``). The offsets of an [UNK] word with two spacing combining
+marks out of canonical order may differ (see ``BasicTokenizer._normalize_char``).
 """
 
 from __future__ import annotations
