@@ -724,6 +724,9 @@ class BertTokenizer:
         return_overflowing_tokens: bool = False,
         return_offsets_mapping: bool = False,
         return_tensors: str | None = None,
+        return_token_type_ids: bool | None = True,
+        return_attention_mask: bool | None = True,
+        return_special_tokens_mask: bool | None = True,
     ) -> BatchEncoding:
         """Tokenize one text, a pair, or a batch of either, as HF's fast tokenizer does.
 
@@ -737,9 +740,10 @@ class BertTokenizer:
           says which input each row came from.
         * ``padding``: ``True``/"longest" (to the longest row), "max_length", ``False``/"do_not_pad";
           on the right, with [PAD], ``attention_mask`` 0 and ``token_type_ids`` 0.
-        * Always returns ``input_ids``, ``token_type_ids``, ``attention_mask`` and
-          ``special_tokens_mask``; ``offset_mapping`` on request: (start, end) character offsets
-          into the original string, (0, 0) for special tokens and padding.
+        * Returns ``input_ids``, ``token_type_ids``, ``attention_mask`` and ``special_tokens_mask``
+          (unlike HF, the last one by default: ``return_special_tokens_mask=False`` leaves it out,
+          so that ``model(**enc)`` works); ``offset_mapping`` on request: (start, end) character
+          offsets into the original string, (0, 0) for special tokens and padding.
         """
         batched, texts, pairs = self._check_inputs(text, text_pair)
         truncation, padding, limit = self._check_options(
@@ -768,12 +772,13 @@ class BertTokenizer:
             for row in rows:
                 row.pad_to(target, self.pad_token_id)
 
-        data: dict[str, Any] = {
-            "input_ids": [r.ids for r in rows],
-            "token_type_ids": [r.type_ids for r in rows],
-            "attention_mask": [r.attention for r in rows],
-            "special_tokens_mask": [r.special for r in rows],
-        }
+        data: dict[str, Any] = {"input_ids": [r.ids for r in rows]}
+        if return_token_type_ids is not False:
+            data["token_type_ids"] = [r.type_ids for r in rows]
+        if return_attention_mask is not False:
+            data["attention_mask"] = [r.attention for r in rows]
+        if return_special_tokens_mask is not False:
+            data["special_tokens_mask"] = [r.special for r in rows]
         if return_offsets_mapping:
             data["offset_mapping"] = [r.offsets for r in rows]
         if return_overflowing_tokens:

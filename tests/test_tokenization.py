@@ -511,6 +511,10 @@ def test_return_tensors(tok, hf):
     assert single["input_ids"].shape == (1, 5)
     with pytest.raises(ValueError, match="padding=True"):
         tok(["a b c", "d"], return_tensors="pt")
+    # HF's default keys, for model(**enc):
+    plain = tok(["a b c", "d"], padding=True, return_tensors="pt", return_special_tokens_mask=False)
+    assert_same(hf(["a b c", "d"], padding=True, return_tensors="pt"), plain)
+    assert list(tok("a", return_token_type_ids=False, return_attention_mask=False)) == ["input_ids", "special_tokens_mask"]
 
 
 # ----------------------------------------------------------------------------------------------
