@@ -1,0 +1,54 @@
+"""bertbook.notebook: device choice, seeds, source display, recorded runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bertbook import notebook
+
+
+def test_pick_device_auto_and_explicit():
+    assert notebook.pick_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert notebook.pick_device("auto").type == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_pick_device_cuda_without_cuda_is_a_clear_error():
+    with pytest.raises(ValueError, match="no CUDA"):
+        notebook.pick_device("cuda")
+
+
+def test_set_seed_repeats_draws():
+    notebook.set_seed(3)
+    a = torch.rand(4)
+    notebook.set_seed(3)
+    assert torch.equal(a, torch.rand(4))
+
+
+def test_source_slice():
+    text = notebook.source(notebook.pick_device, start="if device ==", end="return torch.device")
+    assert text.splitlines()[0].strip().startswith("if device ==")
+    assert text.splitlines()[-1].strip().startswith("return torch.device")
+    with pytest.raises(ValueError, match="not found"):
+        notebook.source(notebook.pick_device, start="no such line")
+
+
+def test_record_run_round_trip(tmp_path):
+    path = notebook.record_run("08_pretraining", "full", params={"max_steps": 3000}, metrics={"acc": 0.31},
+                               seconds=12.34, command="papermill x.ipynb -p max_steps 3000", results_dir=tmp_path)
+    assert path == tmp_path / "08_pretraining--full.json"
+    rec = notebook.recorded_run("08_pretraining", "full", results_dir=tmp_path)
+    assert rec["metrics"] == {"acc": 0.31} and rec["params"] == {"max_steps": 3000}
+    assert rec["seconds"] == 12.3 and rec["hardware"]["device"] == "cpu"
+    assert json.loads(path.read_text())["command"].startswith("papermill")
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
+    assert notebook.recorded_run("08_pretraining", "other", results_dir=tmp_path) is None
+
+
+def test_record_run_rejects_paths_as_names(tmp_path):
+    with pytest.raises(ValueError, match="plain names"):
+        notebook.record_run("../x", "full", params={}, metrics={}, seconds=1, results_dir=tmp_path)
