@@ -17,6 +17,7 @@ In the pre-LN layout the sub-modules are named as in ``transformers``' MegatronB
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, fields
 
 import torch
@@ -516,10 +517,14 @@ class BertModel(BertPreTrainedModel):
     def _use_padding_free(self, attention_mask, mask, output_attentions) -> bool:
         """Pack only when asked for (``config.padding_free``), when there is padding to save, and when
         nothing needs the padded layout: attention probabilities and the causal mask do."""
-        return (
-            self.config.padding_free and mask is not None and attention_mask is not None
-            and not output_attentions and not self.config.is_decoder
-        )
+        if not (self.config.padding_free and mask is not None and attention_mask is not None):
+            return False
+        if output_attentions or self.config.is_decoder:
+            # Same numbers either way; say once that the fast path was not taken.
+            why = "output_attentions=True" if output_attentions else "a causal (is_decoder) model"
+            warnings.warn(f"padding_free=True is ignored for {why}: running the padded layout", stacklevel=3)
+            return False
+        return True
 
     def forward(
         self,
@@ -556,6 +561,10 @@ class BertModel(BertPreTrainedModel):
 
         embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, T, H)
         B, T = shape
+        if attention_mask is not None and bool(attention_mask.all()):
+            # No padding anywhere: drop the all-zero additive mask, so that SDPA may pick its
+            # mask-free kernels (transformers does the same). The numbers do not change.
+            attention_mask = None
         mask = extended_attention_mask(
             attention_mask, B, T, embedding_output.dtype, embedding_output.device, causal=self.config.is_decoder
         )

@@ -130,7 +130,30 @@ def test_padding_free_is_skipped_where_it_cannot_apply():
     slow, fast = twins()
     batch = ragged_batch()
     with torch.no_grad():
-        out = fast(**batch, output_attentions=True)
+        with pytest.warns(UserWarning, match="padding_free=True is ignored for output_attentions"):
+            out = fast(**batch, output_attentions=True)
         ref = slow(**batch, output_attentions=True)
     for pa, pb in zip(out.attentions, ref.attentions):
         torch.testing.assert_close(pa, pb, atol=1e-5, rtol=1e-5)
+
+
+def test_padding_free_on_a_decoder_warns_and_matches_the_padded_path():
+    slow, fast = twins(is_decoder=True)
+    batch = ragged_batch()
+    with torch.no_grad():
+        with pytest.warns(UserWarning, match="causal"):
+            out = fast(**batch).last_hidden_state
+        ref = slow(**batch).last_hidden_state
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_a_mask_without_padding_is_dropped_and_changes_nothing():
+    """An all-ones attention_mask is dropped (SDPA then runs mask-free): same numbers as eager."""
+    slow, fast = twins()
+    ids = ragged_batch()["input_ids"].clamp(min=1)
+    with torch.no_grad():
+        ref = slow(ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        out = fast(ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        bare = fast(ids).last_hidden_state
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, bare, atol=0, rtol=0)
