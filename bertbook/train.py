@@ -352,7 +352,9 @@ def resolve_amp(amp: str, device: torch.device) -> tuple[torch.dtype | None, boo
         if amp == "auto":
             return (torch.bfloat16, False) if bf16_ok else (torch.float16, True)
         if amp == "bf16" and not bf16_ok:
-            raise ValueError(f"amp='bf16' but {torch.cuda.get_device_name(device)} has no bf16 support; use 'fp16' or 'auto'")
+            warnings.warn(f"amp='bf16' but {torch.cuda.get_device_name(device)} has no bf16; training in fp16 "
+                          "with a GradScaler instead", stacklevel=3)
+            return torch.float16, True
         return (torch.bfloat16, False) if amp == "bf16" else (torch.float16, True)
     if amp == "fp16":
         warnings.warn(f"amp='fp16' needs a CUDA device; training on {device.type} in fp32 instead", stacklevel=3)

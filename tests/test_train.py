@@ -534,3 +534,13 @@ def test_torchrun_two_processes_average_gradients_like_one_big_batch(tmp_path):
     assert result["loss"] == pytest.approx([out.loss.item()], rel=1e-6)
     for name, p in model.named_parameters():
         torch.testing.assert_close(result["grads"][name], p.grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_bf16_on_a_gpu_without_bf16_falls_back_to_fp16_with_a_warning(monkeypatch):
+    from bertbook.train import resolve_amp
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Old GPU")
+    with pytest.warns(UserWarning, match="Old GPU has no bf16"):
+        dtype, scaler = resolve_amp("bf16", torch.device("cuda"))
+    assert dtype == torch.float16 and scaler is True
