@@ -12,6 +12,13 @@ Two switches select relatives of BERT that share its weights' layout:
   A ``config.json`` with ``"model_type": "megatron-bert"`` turns it on, and a pre-LN config
   is written back with that model type so ``transformers`` loads it as ``MegatronBert*``.
 * ``is_decoder=True``: causal self-attention, for ``BertLMHeadModel`` (BERT as a decoder).
+* ``position_ids_from_padding=True``: RoBERTa's position ids, counted over the non-padding tokens
+  and starting at ``pad_token_id + 1`` (see ``modeling.create_position_ids_from_input_ids``).
+  A ``config.json`` with ``"model_type": "roberta"`` turns it on and it is written back as
+  ``"roberta"``. Everything else RoBERTa changes in the encoder is a value, not code: one token
+  type (``type_vocab_size=1``), ``pad_token_id=1``, 514 position rows; ``BertConfig.for_roberta()``
+  sets them. Its heads have their own layout: ``heads.RobertaForMaskedLM`` and
+  ``heads.RobertaForSequenceClassification``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ KNOWN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quic
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 MODEL_TYPES = {False: "bert", True: "megatron-bert"}  # keyed by pre_layernorm
+ROBERTA_MODEL_TYPE = "roberta"  # written when position_ids_from_padding is on
 
 
 @dataclass
@@ -52,6 +60,11 @@ class BertConfig:
     problem_type: str | None = None
     # bertbook switches (written to config.json; transformers keeps unknown keys as attributes).
     pre_layernorm: bool = False
+    # RoBERTa's position ids (padding-aware, offset by pad_token_id + 1). An explicit switch rather
+    # than `model_type == "roberta"` tests scattered through the encoder: the embeddings ask one
+    # question ("where do positions come from?"), and config.json's model_type maps onto the
+    # answer in exactly one place (from_dict / to_dict).
+    position_ids_from_padding: bool = False
     attn_implementation: str = "sdpa"
     # Run the token-wise layers on the real tokens only (see modeling.Packing). Off by default so that
     # outputs at padding positions match transformers' exactly; the fast paths turn it on.
@@ -100,6 +113,18 @@ class BertConfig:
             raise ValueError(
                 f"BertConfig.attn_implementation={self.attn_implementation!r} is not one of {ATTN_IMPLEMENTATIONS}"
             )
+        if self.position_ids_from_padding:
+            if self.pre_layernorm:
+                raise ValueError(
+                    "BertConfig: position_ids_from_padding (RoBERTa) and pre_layernorm (MegatronBERT) cannot be "
+                    "combined: no transformers model type has both, so the config could not be written back"
+                )
+            if self.pad_token_id + 1 >= self.max_position_embeddings:
+                raise ValueError(
+                    f"BertConfig.max_position_embeddings={self.max_position_embeddings} leaves no position for a "
+                    f"token: with position_ids_from_padding the first token sits at pad_token_id + 1 = "
+                    f"{self.pad_token_id + 1}"
+                )
         if self.position_embedding_type != "absolute":
             raise ValueError(
                 f"BertConfig.position_embedding_type={self.position_embedding_type!r}: bertbook implements only "
@@ -110,6 +135,28 @@ class BertConfig:
     @property
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+    @property
+    def max_sequence_length(self) -> int:
+        """The longest input the position table allows. RoBERTa's first token takes position
+        ``pad_token_id + 1``, so its 514 rows hold 512 tokens; BERT's 512 rows hold 512."""
+        offset = self.pad_token_id + 1 if self.position_ids_from_padding else 0
+        return self.max_position_embeddings - offset
+
+    @classmethod
+    def for_roberta(cls, **overrides: Any) -> "BertConfig":
+        """A RoBERTa config: the values of ``roberta-base``'s ``config.json`` where they differ from
+        BERT's defaults (sizes stay BERT-base's), plus the position switch. ``overrides`` win."""
+        roberta = dict(
+            position_ids_from_padding=True,  # the one change in the encoder's code path
+            vocab_size=50265,  # byte-level BPE instead of WordPiece
+            max_position_embeddings=514,  # 512 tokens + the padding row + one unused row
+            type_vocab_size=1,  # no sentence A / B: NSP is gone, pairs are just concatenated
+            pad_token_id=1,  # <s>=0, <pad>=1, </s>=2 (fairseq's dictionary order)
+            layer_norm_eps=1e-5,
+        )
+        extra = {"bos_token_id": 0, "eos_token_id": 2, **overrides.pop("extra", {})}
+        return cls(**{**roberta, **overrides}, extra=extra)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "BertConfig":
@@ -124,9 +171,14 @@ class BertConfig:
         model_type = extra.get("model_type", "bert")
         if model_type == "megatron-bert":
             kwargs.setdefault("pre_layernorm", True)
+        elif model_type == ROBERTA_MODEL_TYPE:
+            kwargs.setdefault("position_ids_from_padding", True)
+            # transformers' RobertaConfig defaults, for a config.json that leaves them out
+            kwargs.setdefault("pad_token_id", 1)
         elif model_type not in ("bert", None):
             raise ValueError(
-                f"config.json has model_type={model_type!r}; bertbook reads 'bert' and 'megatron-bert' configs"
+                f"config.json has model_type={model_type!r}; bertbook reads 'bert', 'megatron-bert' and "
+                f"'roberta' configs"
             )
         # HF writes label2id next to id2label; it is derived, so it is not kept twice.
         extra.pop("label2id", None)
@@ -141,7 +193,7 @@ class BertConfig:
             out[k] = v
         out["id2label"] = {str(i): label for i, label in self.id2label.items()}
         out["label2id"] = {label: i for i, label in self.id2label.items()}
-        out["model_type"] = MODEL_TYPES[self.pre_layernorm]
+        out["model_type"] = ROBERTA_MODEL_TYPE if self.position_ids_from_padding else MODEL_TYPES[self.pre_layernorm]
         return out
 
     @classmethod

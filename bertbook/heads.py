@@ -9,8 +9,14 @@
     BertForTokenClassification     one label per token (NER)
     BertForQuestionAnswering       start / end logits of the answer span
 
-Names and state-dict keys are those of ``transformers.models.bert.modeling_bert``. The MLM
-decoder shares its weight with the input word embeddings ("tied"), as in the original BERT.
+and RoBERTa's two heads with their own layout, on the same encoder (``RobertaModel``):
+
+    RobertaForMaskedLM                 MLM with ``lm_head.{dense, layer_norm, decoder, bias}``
+    RobertaForSequenceClassification   first token -> dense -> tanh -> out_proj (no pooler)
+
+Names and state-dict keys are those of ``transformers.models.bert.modeling_bert`` (and of
+``models.roberta.modeling_roberta``). The MLM decoder shares its weight with the input word
+embeddings ("tied"), as in the original BERT.
 
 Shapes: B batch, T sequence length, H hidden, V vocabulary, C choices, K labels.
 """
@@ -24,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import BertConfig
-from .modeling import ACTIVATIONS, BertModel, BertPreTrainedModel, ModelOutput, check_input_ids
+from .modeling import (ACTIVATIONS, BertModel, BertPreTrainedModel, ModelOutput, RobertaModel, check_input_ids,
+                       check_roberta_config)
 
 IGNORE_INDEX = -100  # label value that CrossEntropyLoss skips (PyTorch's default ignore_index)
 
@@ -534,3 +541,115 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             end_loss = F.cross_entropy(end_logits, positions[1], ignore_index=T)
             loss = (start_loss + end_loss) / 2
         return QuestionAnsweringModelOutput(loss, start_logits, end_logits, **_outputs(out))
+
+
+# ----------------------------------------------------------------------------- RoBERTa
+# RoBERTa keeps BERT's encoder (``RobertaModel`` is ``BertModel`` with RoBERTa's positions) and
+# changes the heads' layout. The state-dict keys are transformers' (``roberta.``, ``lm_head.``,
+# ``classifier.dense`` / ``classifier.out_proj``), so its checkpoints load with no renaming.
+
+
+class RobertaPreTrainedModel(BertPreTrainedModel):
+    """Base of the RoBERTa task models: the ``roberta.`` prefix, and a RoBERTa config required."""
+
+    base_model_prefix = "roberta"
+
+    def __init__(self, config: BertConfig):
+        check_roberta_config(config, type(self).__name__)
+        super().__init__(config)
+
+
+class RobertaLMHead(nn.Module):
+    """dense -> GELU -> LayerNorm -> decoder (tied to the word embeddings) + bias.
+
+    The computation of BERT's ``cls.predictions`` in one flat module with fairseq's names
+    (``layer_norm``, not ``LayerNorm``). Trap: the activation is always the exact GELU, whatever
+    ``config.hidden_act`` says; transformers hard-codes it here, so do we.
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.decoder.bias = self.bias  # checkpoints store it as lm_head.bias
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = F.gelu(self.dense(features))  # (..., H)
+        return self.decoder(self.layer_norm(x))  # (..., V)
+
+
+class RobertaClassificationHead(nn.Module):
+    """Sentence classification from the first token (``<s>``, RoBERTa's [CLS]).
+
+    Where BERT reads the pooler (dense + tanh, pre-trained by NSP) and adds one linear layer,
+    RoBERTa has no NSP and so no pre-trained pooler: its head *is* a fresh dense + tanh, with
+    dropout before and after, then ``out_proj`` (H -> K).
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(features[:, 0])  # (B, H): the first token
+        x = self.dropout(torch.tanh(self.dense(x)))  # (B, H)
+        return self.out_proj(x)  # (B, K)
+
+
+class RobertaForMaskedLM(RobertaPreTrainedModel):
+    """MLM on RoBERTa: loss = cross-entropy over the labelled positions (label != -100), as BERT's."""
+
+    tied_weights_keys = ("lm_head.decoder.weight", "lm_head.decoder.bias")
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.lm_head = RobertaLMHead(config)
+        self.init_weights()
+
+    def tie_weights(self) -> None:
+        self.lm_head.decoder.weight = self.roberta.embeddings.word_embeddings.weight
+        self.lm_head.decoder.bias = self.lm_head.bias
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, output_attentions=False, output_hidden_states=False) -> MaskedLMOutput:
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.lm_head(out.last_hidden_state)  # (B, T, V)
+        loss = None
+        if labels is not None:
+            _check_labels(labels, tuple(logits.shape[:2]), self.config.vocab_size, "labels")
+            loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.view(-1), ignore_index=IGNORE_INDEX)
+        return MaskedLMOutput(loss, logits, **_outputs(out))
+
+
+class RobertaForSequenceClassification(RobertaPreTrainedModel):
+    """RoBERTa's classification head on the first token; the loss is BERT's (``config.problem_type``:
+    regression, single-label or multi-label, inferred per call when None; see
+    ``BertForSequenceClassification``), reused as is."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.classifier = RobertaClassificationHead(config)
+        self.init_weights()
+
+    problem_type_for = BertForSequenceClassification.problem_type_for
+    loss = BertForSequenceClassification.loss
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, output_attentions=False, output_hidden_states=False) -> SequenceClassifierOutput:
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(out.last_hidden_state)  # (B, K)
+        loss = self.loss(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss, logits, **_outputs(out))

@@ -5,9 +5,11 @@ tensor container that cannot run code) or ``pytorch_model.bin`` (a pickle, so it
 ``torch.load(weights_only=True)``, which refuses anything but tensors). Sharded checkpoints
 (``*.index.json``) are read too.
 
-Key names are those of ``transformers``, so no renaming is needed except three historical cases
-handled in :func:`normalise_keys`: a bare encoder's keys lack the ``bert.`` prefix that task
-models use (and vice versa), and very old checkpoints call LayerNorm parameters gamma/beta.
+Key names are those of ``transformers``, so no renaming is needed except the cases handled in
+:func:`normalise_keys`: a bare encoder's keys lack the ``bert.`` prefix that task models use (and
+vice versa), very old checkpoints call LayerNorm parameters gamma/beta, and an encoder saved under
+RoBERTa's ``roberta.`` prefix is read by a ``Bert*`` task model (and a ``bert.`` one by a
+``Roberta*`` model): the encoder's keys are the same, only the prefix differs.
 """
 
 from __future__ import annotations
@@ -117,14 +119,26 @@ def _read_file(path: Path, is_safe: bool) -> dict[str, torch.Tensor]:
     return state
 
 
+# The encoder's attribute name in task models: BERT and MegatronBERT use "bert", RoBERTa "roberta".
+BASE_PREFIXES = ("bert", "roberta")
+
+
 def normalise_keys(state: dict[str, torch.Tensor], expected: set[str], prefix: str = "bert") -> dict[str, torch.Tensor]:
-    """Map checkpoint keys onto the model's: gamma/beta -> weight/bias, and add or strip the ``bert.`` prefix."""
+    """Map checkpoint keys onto the model's: gamma/beta -> weight/bias, ``bert.`` <-> ``roberta.``,
+    and add or strip the encoder's prefix."""
     out = {}
     for key, value in state.items():
-        if key.endswith("embeddings.position_ids"):
-            continue  # a buffer (0..P-1) that old transformers versions saved; we rebuild it, as HF does
+        if key.endswith("embeddings.position_ids") or key.endswith("embeddings.token_type_ids"):
+            continue  # buffers that old transformers versions saved; we rebuild them, as HF does
         key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
         out[key] = value
+    if not any(k.startswith(prefix + ".") for k in out):
+        # The encoder saved under the other family's prefix (a RoBERTa checkpoint under a Bert* task model,
+        # or the reverse): same encoder keys, so rename the prefix. The heads' keys are left alone.
+        for other in BASE_PREFIXES:
+            if other != prefix and any(k.startswith(other + ".") for k in out):
+                out = {(prefix + k[len(other):] if k.startswith(other + ".") else k): v for k, v in out.items()}
+                break
     has_prefix = any(k.startswith(prefix + ".") for k in out)
     wants_prefix = any(k.startswith(prefix + ".") for k in expected)
     if wants_prefix and not has_prefix:

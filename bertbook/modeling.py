@@ -12,6 +12,10 @@ Two layouts share this code (``config.pre_layernorm``):
 
 In the pre-LN layout the sub-modules are named as in ``transformers``' MegatronBERT
 (``attention.ln``, ``ln``, ``encoder.ln``), so its checkpoints load with no key mapping.
+
+RoBERTa's encoder is this code too (``config.position_ids_from_padding``): only where the
+position ids come from changes (:func:`create_position_ids_from_input_ids`). ``RobertaModel``
+is ``BertModel`` under RoBERTa's state-dict prefix (``roberta.``).
 """
 
 from __future__ import annotations
@@ -90,15 +94,23 @@ def check_input_ids(input_ids: torch.Tensor, config: BertConfig, name: str = "in
     if input_ids.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(input_ids.shape)}): need at least one sequence of one token")
     seq_len = input_ids.shape[-1]
-    if seq_len > config.max_position_embeddings:
+    if seq_len > config.max_sequence_length:
         raise ValueError(
-            f"{name} has sequence length {seq_len}, longer than max_position_embeddings="
-            f"{config.max_position_embeddings}: truncate the input (e.g. tokenizer(..., truncation=True, "
-            f"max_length={config.max_position_embeddings}))"
+            f"{name} has sequence length {seq_len}, longer than {_length_limit(config)}: truncate the input "
+            f"(e.g. tokenizer(..., truncation=True, max_length={config.max_sequence_length}))"
         )
     lo, hi = int(input_ids.min()), int(input_ids.max())
     if lo < 0 or hi >= config.vocab_size:
         raise ValueError(f"{name} must be in [0, vocab_size={config.vocab_size}), got values in [{lo}, {hi}]")
+
+
+def _length_limit(config: BertConfig) -> str:
+    """The longest allowed input, in words: RoBERTa's first position is pad_token_id + 1, not 0."""
+    limit = f"max_position_embeddings={config.max_position_embeddings}"
+    if config.position_ids_from_padding:
+        limit += (f" minus RoBERTa's position offset pad_token_id + 1 = {config.pad_token_id + 1}, "
+                  f"i.e. {config.max_sequence_length} tokens")
+    return limit
 
 
 def check_companion(tensor: torch.Tensor | None, input_ids_shape: torch.Size, name: str, upper: int | None = None) -> None:
@@ -120,13 +132,31 @@ def check_companion(tensor: torch.Tensor | None, input_ids_shape: torch.Size, na
 # ----------------------------------------------------------------------------- embeddings
 
 
+def create_position_ids_from_input_ids(input_ids: torch.Tensor, padding_idx: int) -> torch.Tensor:
+    """RoBERTa's position ids (fairseq's ``make_positions``): real tokens are numbered
+    ``padding_idx + 1, padding_idx + 2, ...`` in order, and every padding token gets ``padding_idx``.
+
+    With ``padding_idx=1``: ids ``[0, 713, 2, 1, 1]`` -> positions ``[2, 3, 4, 1, 1]``. Traps: which
+    tokens are padding is read from the *ids* (``== padding_idx``), not from the attention mask; and
+    a left-padded sequence still starts at ``padding_idx + 1``, so its positions do not depend on
+    how much padding the batch needed.
+    """
+    mask = input_ids.ne(padding_idx).long()  # (B, T): 1 = real token
+    return torch.cumsum(mask, dim=1) * mask + padding_idx  # (B, T)
+
+
 class BertEmbeddings(nn.Module):
     """word + position + token type (segment) embeddings, then LayerNorm and dropout."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.position_ids_from_padding = config.position_ids_from_padding
+        self.padding_idx = config.pad_token_id
+        # RoBERTa: padding sits at position pad_token_id, a row that starts at zero and gets no gradient.
+        position_padding_idx = config.pad_token_id if config.position_ids_from_padding else None
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size,
+                                                padding_idx=position_padding_idx)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         # MegatronBERT (pre-LN) has no LayerNorm here: each layer normalises its own input.
         self.LayerNorm = None if config.pre_layernorm else nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -145,7 +175,14 @@ class BertEmbeddings(nn.Module):
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T, H)
         B, T = inputs_embeds.shape[:2]
         if position_ids is None:
-            position_ids = self.position_ids[:, :T]  # (1, T): broadcast over the batch
+            if not self.position_ids_from_padding:
+                position_ids = self.position_ids[:, :T]  # (1, T): 0..T-1, broadcast over the batch
+            elif input_ids is not None:
+                position_ids = create_position_ids_from_input_ids(input_ids, self.padding_idx)  # (B, T)
+            else:
+                # RoBERTa given embeddings: padding cannot be seen, so every token counts (as in HF).
+                first = self.padding_idx + 1
+                position_ids = self.position_ids[:, first:first + T]  # (1, T)
         if token_type_ids is None:
             token_type_ids = torch.zeros((B, T), dtype=torch.long, device=inputs_embeds.device)
         embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
@@ -549,10 +586,9 @@ class BertModel(BertPreTrainedModel):
                 )
             if inputs_embeds.shape[0] == 0 or inputs_embeds.shape[1] == 0:
                 raise ValueError(f"inputs_embeds is empty (shape {tuple(inputs_embeds.shape)})")
-            if inputs_embeds.shape[1] > self.config.max_position_embeddings:
+            if inputs_embeds.shape[1] > self.config.max_sequence_length:
                 raise ValueError(
-                    f"sequence length {inputs_embeds.shape[1]} is longer than max_position_embeddings="
-                    f"{self.config.max_position_embeddings}"
+                    f"sequence length {inputs_embeds.shape[1]} is longer than {_length_limit(self.config)}"
                 )
             shape = inputs_embeds.shape[:2]
         check_companion(attention_mask, shape, "attention_mask")
@@ -588,3 +624,27 @@ class BertModel(BertPreTrainedModel):
             hidden_states=tuple(all_hidden) if all_hidden is not None else None,
             attentions=tuple(all_probs) if all_probs is not None else None,
         )
+
+
+# ----------------------------------------------------------------------------- RoBERTa
+
+
+def check_roberta_config(config: BertConfig, name: str) -> None:
+    """The RoBERTa classes exist for RoBERTa checkpoints: their positions must be RoBERTa's."""
+    if isinstance(config, BertConfig) and not config.position_ids_from_padding:
+        raise ValueError(
+            f"{name} needs a RoBERTa config (position_ids_from_padding=True, as a config.json with "
+            f"model_type 'roberta' gives): build it with BertConfig.for_roberta(...), or use the Bert* class"
+        )
+
+
+class RobertaModel(BertModel):
+    """RoBERTa's encoder: ``BertModel`` with RoBERTa's config (padding-aware positions) and its
+    checkpoints' prefix, ``roberta.`` (task models hold it as ``self.roberta``). Same state-dict keys
+    as transformers' ``RobertaModel``, pooler included."""
+
+    base_model_prefix = "roberta"
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        check_roberta_config(config, type(self).__name__)
+        super().__init__(config, add_pooling_layer=add_pooling_layer)
