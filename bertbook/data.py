@@ -24,6 +24,7 @@ Hugging Face call interface (``tokenizer(text, text_pair, truncation=..., ...)``
 
 from __future__ import annotations
 
+import numbers
 import random
 from dataclasses import dataclass, fields
 from typing import Any, Iterator, Mapping, Sequence
@@ -408,6 +409,15 @@ def wordpiece_word_ids(
     return out
 
 
+def _check_mlm_probability(p: Any) -> None:
+    # Both ends are excluded: 0 selects nothing (every label -100, a NaN loss), 1 masks every token
+    # (nothing left to predict from). A string or a bool is a caller's mistake, not a probability.
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"mlm_probability must be a number in (0, 1), got {p!r} ({type(p).__name__})")
+    if not 0.0 < p < 1.0:  # also rejects NaN
+        raise ValueError(f"mlm_probability must be in the open interval (0, 1), got {p!r}")
+
+
 def mask_tokens(
     input_ids: torch.Tensor,
     special_tokens_mask: torch.Tensor,
@@ -434,8 +444,7 @@ def mask_tokens(
     cross-entropy over zero tokens is NaN; it only happens with tiny batches of short sequences.
     The inputs are not modified.
     """
-    if not isinstance(mlm_probability, (int, float)) or not 0.0 < mlm_probability < 1.0:
-        raise ValueError(f"mlm_probability must be in the open interval (0, 1), got {mlm_probability!r}")
+    _check_mlm_probability(mlm_probability)
     if not isinstance(input_ids, torch.Tensor):
         input_ids = torch.as_tensor(input_ids)
     if input_ids.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.bool):
@@ -551,8 +560,7 @@ class DataCollatorForMLM:
         special_token_ids: Sequence[int] | None = None,
         pad_to_multiple_of: int | None = None,
     ):
-        if not 0.0 < mlm_probability < 1.0:
-            raise ValueError(f"mlm_probability must be in the open interval (0, 1), got {mlm_probability!r}")
+        _check_mlm_probability(mlm_probability)
         ids = _special_ids(tokenizer) if tokenizer is not None else {}
         self.pad_token_id = pad_token_id if pad_token_id is not None else ids.get("pad")
         self.mask_token_id = mask_token_id if mask_token_id is not None else ids.get("mask")
