@@ -17,6 +17,8 @@ Cases
   pretrain_mini    one BertForPreTraining step on a mini config (4 layers, hidden 256) with 15%
                    masked tokens: ours uses sparse MLM prediction and padding-free execution
   qa_inference     BertForQuestionAnswering on MiniLM, 384-token windows, batch 8: questions/s
+  encoder_compiled encoder_fixed with our layers compiled (``bertbook.fast.compile_layers``, Inductor);
+                   compiling happens in the warm-up and is reported separately (compile_s)
 """
 
 from __future__ import annotations
@@ -24,43 +26,18 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 import bertbook
+from bertbook.benchmarking import compare
 from bertbook.loading import load_weights_into
 from bertbook.notebook import pick_device
 
 RESULTS = Path(__file__).parent / "results"
 MINI = dict(vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
             max_position_embeddings=512)
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device) -> float:
-    sync(device)
-    t = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t
-
-
-def compare(ours_fn, theirs_fn, device, repeats: int, warmup: int = 2) -> dict:
-    for _ in range(warmup):
-        ours_fn(), theirs_fn()
-    ours_t, theirs_t = [], []
-    for _ in range(repeats):  # alternate, so drifts in machine load hit both alike
-        ours_t.append(timed(ours_fn, device))
-        theirs_t.append(timed(theirs_fn, device))
-    o, t = statistics.median(ours_t), statistics.median(theirs_t)
-    return {"ours_s": o, "transformers_s": t, "speedup": t / o, "repeats": repeats}
 
 
 def twins(name: str, config_kwargs: dict | None, device, dtype, folder=None, **ours_switches):
@@ -193,12 +170,32 @@ def case_qa_inference(device, dtype, repeats):
     return r
 
 
+def case_encoder_compiled(device, dtype, repeats):
+    import time
+
+    from bertbook.fast import compile_layers
+
+    ours, hf = twins("BertModel", None, device, dtype, folder=bertbook.minilm_path())
+    ours.eval(), hf.eval()
+    compile_layers(ours)
+    ids = torch.randint(1000, 30000, (32, 128), device=device)
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        ours(ids, mask)  # compiles
+        compile_s = time.perf_counter() - start
+        r = compare(lambda: ours(ids, mask), lambda: hf(ids, attention_mask=mask), device, repeats)
+    r.update(compile_s=compile_s, tokens_per_batch=ids.numel())
+    return r
+
+
 CASES = {
     "encoder_fixed": case_encoder_fixed,
     "encoder_ragged": case_encoder_ragged,
     "train_seqcls": case_train_seqcls,
     "pretrain_mini": case_pretrain_mini,
     "qa_inference": case_qa_inference,
+    "encoder_compiled": case_encoder_compiled,
 }
 
 
