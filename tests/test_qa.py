@@ -595,3 +595,70 @@ def test_bad_metric_input():
         squad_evaluate({"q": "x"}, [{"id": "q", "answers": {"text": ["x"]}}, {"id": "q", "answers": {"text": ["y"]}}])
     with pytest.raises(TypeError, match="answers must be str"):
         normalize_answer(None)
+
+
+# ----------------------------------------------------------------------------------------------
+# Answers across window edges and ties between windows (added with chapter 13)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_answer_split_across_real_windows_is_taken_whole_from_the_next_window():
+    # Real windows from prepare_qa_eval_features and our tokenizer. The answer is three context
+    # tokens starting at the LAST context token of window 0: window 0 sees only its first token,
+    # window 1 sees all three. Window 0 gives its visible piece a higher score (6 + 6) than window 1
+    # gives the whole answer (5 + 5), so without the maximal-context rule the truncated piece
+    # would win; with it, the start token belongs to window 1 (where it has doc_stride - 1 tokens
+    # on its left, against none on its right in window 0) and the whole answer is returned.
+    import bertbook
+    from bertbook.data import prepare_qa_eval_features
+
+    tok = bertbook.BertTokenizer.from_pretrained(bertbook.minilm_path())
+    context = " ".join(f"word{k} alpha beta gamma delta" for k in range(12))
+    feats = prepare_qa_eval_features(tok, ["Which word?"], [context], max_length=40, doc_stride=12)
+    assert len(feats) >= 2
+    w0, w1 = feats[0]["offset_mapping"], feats[1]["offset_mapping"]
+    last0 = max(k for k, o in enumerate(w0) if o is not None)  # window 0's last context token
+    first_char = w0[last0][0]
+    k1 = next(k for k, o in enumerate(w1) if o is not None and o[0] == first_char)  # the same token in window 1
+    assert w1[k1 + 2] is not None
+    end_char = w1[k1 + 2][1]
+    full = context[first_char:end_char]
+    piece = context[w0[last0][0] : w0[last0][1]]
+    assert full != piece and full.startswith(piece)
+
+    s0, e0 = np.zeros(len(w0)), np.zeros(len(w0))
+    s0[last0] = e0[last0] = 6.0
+    s1, e1 = np.zeros(len(w1)), np.zeros(len(w1))
+    s1[k1], e1[k1 + 2] = 5.0, 5.0
+    examples = [("x", context)]
+    preds, nbest = postprocess_predictions(examples, feats[:2], [s0, s1], [e0, e1])
+    assert preds["x"] == full and nbest["x"][0]["feature_index"] == 1
+    preds_no_rule, _ = postprocess_predictions(examples, feats[:2], [s0, s1], [e0, e1], use_max_context=False)
+    assert preds_no_rule["x"] == piece
+
+
+def test_equal_scores_in_two_windows_go_to_the_earlier_answer_whatever_the_window_order():
+    # Window 0 scores "two" (context token 1) 5 + 5, window 1 scores "eight" (token 7) 5 + 5: a
+    # tie across windows. The earlier answer in the text wins, and listing the windows' logits in
+    # the other order cannot change that (the features keep their order; only scores tie).
+    feats = _two_window_features()
+    s0, e0 = np.zeros(10), np.zeros(10)
+    s0[3 + 1] = e0[3 + 1] = 5.0  # window 0, context token 1: "two"
+    s1, e1 = np.zeros(10), np.zeros(10)
+    s1[3 + 3] = e1[3 + 3] = 5.0  # window 1 starts at context token 4: position 6 is token 7, "eight"
+    examples = [{"id": "t", "context": LONG_CONTEXT}]
+    preds, nbest = postprocess_predictions(examples, feats, [s0, s1], [e0, e1])
+    assert preds == {"t": "two"}
+    assert [e["text"] for e in nbest["t"][:2]] == ["two", "eight"]
+    assert nbest["t"][0]["probability"] == pytest.approx(nbest["t"][1]["probability"])
+
+
+def test_normalization_keeps_accents_and_drops_dots_hand_worked():
+    # "U.S." loses its dots (ASCII punctuation) and "the" goes: both sides become "us economy".
+    assert exact_match_score("the U.S. economy", "US economy") is True
+    # SQuAD's normalisation does not strip accents: "Café" and "Cafe" are different words.
+    assert exact_match_score("Café Zoë", "Cafe Zoe") is False
+    assert f1_score("Café Zoë", "Cafe Zoe") == 0.0
+    # pred [zoe, cafe, paris], gold [cafe, zoe] (order does not matter in F1): 2 shared;
+    # P = 2/3, R = 1, F1 = 2 * (2/3) / (5/3) = 0.8.
+    assert f1_score("Zoe, Cafe (Paris)", "Cafe Zoe") == pytest.approx(0.8)
