@@ -68,6 +68,10 @@ SANITIZE_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"\[\d+:\d+(?::\d+)?<[^\]]*\]", "[ELAPSED<LEFT]"),  # tqdm: [00:01<00:02, 1.01it/s]
     (r"\d+(?:\.\d+)?\s?(?:it/s|s/it)\b", "RATE"),
     (r"\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|s|sec|secs|seconds|min|minutes|h)\b", "TIME"),
+    # Absolute paths differ between machines (a CI clone lives elsewhere than the checkout
+    # the outputs were stored from): keep only the part below site-packages or the repo.
+    (r"(?:/[^\s/'\"(),:\[\]]+)+/site-packages/", "SITE-PACKAGES/"),
+    (r"(?:/[^\s/'\"(),:\[\]]+)+/(?=(?:\.venv|benchmarks|bertbook|notebooks|scripts|tests)/)", "REPO/"),
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

@@ -171,6 +171,16 @@ def test_sanitize_removes_addresses_and_timings_only():
     assert book.sanitize(text) == "<Foo at 0xADDRESS> took TIME (TIME/step), RATE, shape (2, 8)"
 
 
+def test_sanitize_makes_paths_independent_of_where_the_checkout_lives():
+    here = "weights at /work/main/.venv/lib/python3.11/site-packages/pkg/model; read /work/main/benchmarks/r.json"
+    clone = "weights at /check/clone/.venv/lib/python3.11/site-packages/pkg/model; read /check/clone/benchmarks/r.json"
+    assert book.sanitize(here) == book.sanitize(clone)
+    assert "pkg/model" in book.sanitize(here) and "benchmarks/r.json" in book.sanitize(here)
+    # relative paths and fractions are not paths to rewrite
+    assert book.sanitize("notebooks/results and 1/2") == "notebooks/results and 1/2"
+    assert book.sanitize("/opt/a/model") != book.sanitize("/opt/b/model")
+
+
 def test_lint_names_each_broken_rule(tmp_path):
     nb = _nb(
         new_markdown_cell("# 9. Broken"),
