@@ -34,13 +34,7 @@ FILLER = range(20, 100)  # everything else
 collate = DataCollatorWithPadding(pad_token_id=PAD)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny matrices gain nothing from a second thread; on a busy 2-core machine it only slows them.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 def sequence(rng: random.Random, inserts: list[int], length: int) -> list[int]:
