@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import concurrent.futures
 import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -555,6 +557,91 @@ def check_site(html: Path = HTML_DIR) -> list[str]:
     return problems
 
 
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+SCREENSHOT_DIR = ROOT / "_build" / "screenshots"
+
+
+def find_browser() -> str | None:
+    """A headless-capable Chromium on PATH, or None."""
+    return next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+
+
+def _headless(browser: str, *args: str, timeout: float = 120) -> str:
+    # --virtual-time-budget lets the page's scripts (MathJax) finish before the dump or shot;
+    # --no-sandbox because CI containers run as root, where Chromium's sandbox refuses to start.
+    with tempfile.TemporaryDirectory(prefix="bertbook-browser-") as profile:  # one profile per instance
+        command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                   f"--user-data-dir={profile}", "--virtual-time-budget=20000", *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise BookBuildError(f"{Path(browser).name} failed (exit {result.returncode}): {_tail(result.stderr, 10)}")
+    return result.stdout
+
+
+def rendered_dom(page: Path, browser: str) -> str:
+    """The page's DOM after a real browser has run its scripts (MathJax included)."""
+    return _headless(browser, "--dump-dom", page.resolve().as_uri())
+
+
+def dom_problems(dom: str, page: Path) -> list[str]:
+    """What a reader would see broken on a rendered page: untypeset or failed math, error
+    traces, images that do not load."""
+    problems = []
+    raw_math = re.findall(r"""<(?:span|div) class=["']math[^"']*["'][^>]*>\s*(?!\s*<mjx-container)(.{0,60})""", dom)
+    if raw_math:
+        problems.append(f"{len(raw_math)} formula(s) not typeset by MathJax, e.g. {raw_math[0]!r}")
+    if "<mjx-merror" in dom:
+        problems.append("MathJax reports a TeX error (mjx-merror)")
+    if "Traceback (most recent call last)" in dom:
+        problems.append("shows a Python traceback")
+    for src in re.findall(r"""<img[^>]*\ssrc=["']([^"']+)["']""", dom):
+        if src.startswith(("data:", "http:", "https:")):
+            continue  # inline images are in the page; network images are check_site's business
+        target = (page.parent / src.split("#")[0].split("?")[0]).resolve()
+        if not target.is_file() or target.stat().st_size == 0:
+            problems.append(f"image {src} does not load")
+    return problems
+
+
+def site_pages(html: Path = HTML_DIR) -> list[Path]:
+    """The built page of every file in _toc.yml, root page first."""
+    pages = [html / "index.html"]
+    for page in toc_files():
+        pages.append((html / page.relative_to(ROOT)).with_suffix(".html"))
+    return list(dict.fromkeys(pages))
+
+
+def check_rendering(html: Path = HTML_DIR, browser: str | None = None, screenshots: Path | None = None,
+                    log=None) -> list[str]:
+    """Open every page in headless Chromium and report what does not render; optionally save a
+    full-width screenshot of each page in ``screenshots``."""
+    log = log or _log
+    browser = browser or find_browser()
+    if browser is None:
+        raise BookBuildError(f"no browser to render the pages with (looked for {', '.join(BROWSERS)})")
+    pages = site_pages(html)
+    missing = [f"{_show(page)} is missing" for page in pages if not page.is_file()]
+    pages = [page for page in pages if page.is_file()]
+
+    def render(page: Path) -> tuple[int, list[str]]:
+        dom = rendered_dom(page, browser)
+        if screenshots is not None:
+            shot = screenshots / page.relative_to(html).with_suffix(".png").as_posix().replace("/", "__")
+            _headless(browser, f"--screenshot={shot}", "--window-size=1280,2400", page.resolve().as_uri())
+        return dom.count("<mjx-container"), [f"{_show(page)}: {p}" for p in dom_problems(dom, page)]
+
+    if screenshots is not None:
+        screenshots.mkdir(parents=True, exist_ok=True)
+    # A browser spends most of its wall time starting up and waiting: a few at once.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(render, pages))
+    typeset = sum(n for n, _ in results)
+    problems = missing + [p for _, found in results for p in found]
+    log(f"rendered {len(pages)} pages in {Path(browser).name}: {typeset} formulas typeset"
+        + (f", screenshots in {_show(screenshots)}" if screenshots is not None else ""))
+    return problems
+
+
 def build_book(*, force: bool = False, log=None) -> Path:
     """Execute every chapter in ``_toc.yml`` (reusing fresh copies), then build ``_build/html``.
 
@@ -598,6 +685,12 @@ def _stage_and_build(log) -> None:
     problems = check_site(HTML_DIR)
     if problems:
         raise BookBuildError("the built site is not offline-clean:\n" + "\n".join(problems))
+    if find_browser() is None:
+        log(f"no browser found ({', '.join(BROWSERS)}): the pages were built but not rendered")
+        return
+    problems = check_rendering(HTML_DIR, log=log)
+    if problems:
+        raise BookBuildError("pages do not render cleanly in a browser:\n" + "\n".join(problems))
 
 
 def _log(message: str) -> None:
@@ -638,6 +731,9 @@ def main(argv: list[str] | None = None) -> int:
     p_build = sub.add_parser("build", help="execute every chapter and build _build/html")
     p_store = sub.add_parser("store", help="execute chapters and store their outputs in the sources")
     sub.add_parser("list", help="print the chapters listed in _toc.yml")
+    p_render = sub.add_parser("render", help="open the built pages in headless Chromium and check them")
+    p_render.add_argument("--screenshots", nargs="?", const=str(SCREENSHOT_DIR), default=None, metavar="DIR",
+                          help=f"also save a screenshot of each page (default folder: {_show(SCREENSHOT_DIR)})")
     for p in (p_exec, p_check, p_store):
         p.add_argument("chapters", nargs="*", help="paths or names; default: every chapter in _toc.yml")
     for p in (p_exec, p_check, p_build):
@@ -650,6 +746,12 @@ def main(argv: list[str] | None = None) -> int:
         for chapter in toc_chapters():
             print(_show(chapter))
         return 0
+    if args.command == "render":
+        shots = Path(args.screenshots) if args.screenshots else None
+        problems = check_rendering(screenshots=shots)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return int(bool(problems))
     if args.command == "build":
         try:
             build_book(force=args.force)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -289,6 +290,39 @@ def test_check_site_flags_mathjax_from_a_cdn(tmp_path):
         '<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>')
     problems = book.check_site(tmp_path)
     assert any("page.html loads MathJax from a CDN" in p for p in problems), problems
+
+
+def test_dom_problems_sees_raw_math_tex_errors_traces_and_missing_images(tmp_path):
+    (tmp_path / "fig.png").write_bytes(b"\x89PNG...")
+    page = tmp_path / "page.html"
+    good = ('<p><span class="math notranslate nohighlight"><mjx-container jax="CHTML">x</mjx-container></span></p>'
+            '<div class="math notranslate nohighlight">\n<mjx-container>y</mjx-container></div><img src="fig.png">')
+    assert book.dom_problems(good, page) == []
+    bad = ('<span class="math notranslate nohighlight">\\(QK^\\top\\)</span><mjx-merror>!</mjx-merror>'
+           '<pre>Traceback (most recent call last):</pre><img src="missing.png"><img src="data:image/png;base64,AA">')
+    problems = book.dom_problems(bad, page)
+    assert len(problems) == 4, problems
+    assert "not typeset" in problems[0] and "QK" in problems[0]
+    assert "TeX error" in problems[1] and "traceback" in problems[2] and "missing.png" in problems[3]
+
+
+@pytest.mark.skipif(book.find_browser() is None, reason="no Chromium on this machine")
+def test_check_rendering_runs_mathjax_in_a_real_browser_and_sees_when_it_cannot(tmp_path):
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")  # the MathJax copy the book bundles
+    if spec is None:
+        pytest.skip("sphinx-mathjax-offline is not installed")
+    bundled = Path(spec.origin).parent / "static" / "mathjax" / "tex-chtml.js"
+    site = tmp_path / "html"
+    (site / "_static").mkdir(parents=True)
+    shutil.copytree(bundled.parent, site / "_static" / "mathjax")
+    math = '<span class="math notranslate nohighlight">\\(\\operatorname{softmax}(QK^\\top)\\)</span>'
+    (site / "index.html").write_text(f'<html><head><script defer src="_static/mathjax/tex-chtml.js"></script>'
+                                     f'</head><body><p>{math}</p></body></html>')
+    (site / "plain.html").write_text(f"<html><body><p>{math}</p></body></html>")  # no MathJax loaded
+    browser = book.find_browser()
+    assert book.dom_problems(book.rendered_dom(site / "index.html", browser), site / "index.html") == []
+    problems = book.dom_problems(book.rendered_dom(site / "plain.html", browser), site / "plain.html")
+    assert len(problems) == 1 and "not typeset" in problems[0], problems
 
 
 # --------------------------------------------------------------------------------------------
