@@ -40,14 +40,18 @@ MINI = dict(vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attentio
             max_position_embeddings=512)
 
 
-def twins(name: str, config_kwargs: dict | None, device, dtype, folder=None, **ours_switches):
-    """transformers' model and ours with identical weights (from the MiniLM folder, or random from a config)."""
+def twins(name: str, config_kwargs: dict | None, device, dtype, folder=None, num_labels=None, **ours_switches):
+    """transformers' model and ours with identical weights (from the MiniLM folder, or random from a config).
+
+    ``num_labels`` sizes both heads; ``ours_switches`` (``padding_free=True``...) go to our config only.
+    """
     import transformers
 
     hf_cls = getattr(transformers, name)
     if folder is not None:
-        hf = hf_cls.from_pretrained(str(folder), attn_implementation="sdpa")
-        cfg = bertbook.BertConfig.from_pretrained(folder, **ours_switches)
+        labels = {} if num_labels is None else {"num_labels": num_labels}
+        hf = hf_cls.from_pretrained(str(folder), attn_implementation="sdpa", **labels)
+        cfg = bertbook.BertConfig.from_pretrained(folder, **labels, **ours_switches)
     else:
         torch.manual_seed(0)
         hf = hf_cls(transformers.BertConfig(**config_kwargs, attn_implementation="sdpa"))
