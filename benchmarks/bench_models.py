@@ -13,7 +13,8 @@ Cases
   encoder_ragged   MiniLM encoder forward on batches of 32 real BBC sentences: transformers pads to
                    the batch maximum; ours runs padding-free (``padding_free=True``)
   train_seqcls     one training step (forward, backward, AdamW) of sequence classification on
-                   MiniLM, batch 16 x 128; on CUDA also the peak memory of each
+                   MiniLM, batch 16 x 128; also the peak memory of a step for each (CUDA: allocator
+                   peak; Linux CPU: peak RSS above the RSS before the step, each in a fresh process)
   pretrain_mini    one BertForPreTraining step on a mini config (4 layers, hidden 256) with 15%
                    masked tokens: ours uses sparse MLM prediction and padding-free execution
   qa_inference     BertForQuestionAnswering on MiniLM, 384-token windows, batch 8: questions/s
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -115,13 +117,18 @@ def _train_step(model, opt, batch):
     opt.step()
 
 
-def case_train_seqcls(device, dtype, repeats):
+def _seqcls_setup(device, dtype):
     ours, hf = twins("BertForSequenceClassification", None, device, dtype, folder=bertbook.minilm_path(), num_labels=5)
     ours.train(), hf.train()
     g = torch.Generator().manual_seed(0)
     batch = {"input_ids": torch.randint(1000, 30000, (16, 128), generator=g).to(device),
              "attention_mask": torch.ones(16, 128, dtype=torch.long, device=device),
              "labels": torch.randint(0, 5, (16,), generator=g).to(device)}
+    return ours, hf, batch
+
+
+def case_train_seqcls(device, dtype, repeats):
+    ours, hf, batch = _seqcls_setup(device, dtype)
     opt_o = torch.optim.AdamW(ours.parameters(), lr=1e-5)
     opt_t = torch.optim.AdamW(hf.parameters(), lr=1e-5)
     r = compare(lambda: _train_step(ours, opt_o, batch), lambda: _train_step(hf, opt_t, batch), device, repeats)
@@ -131,7 +138,51 @@ def case_train_seqcls(device, dtype, repeats):
             torch.cuda.reset_peak_memory_stats(device)
             _train_step(model, opt, batch)
             r[key] = torch.cuda.max_memory_allocated(device)
+    elif Path("/proc/self/clear_refs").exists():
+        # CPU: each model in a fresh process (the allocator keeps what a previous run freed).
+        for key, which in (("ours_peak_bytes", "ours"), ("transformers_peak_bytes", "transformers")):
+            r[key] = min(_step_peak_in_child(which, dtype) for _ in range(2))
+        r["peak_bytes_measure"] = "peak RSS of a training step above the RSS before it (Linux VmHWM)"
     return r
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def step_peak_bytes(which: str, dtype) -> int:
+    """CPU memory a training step needs beyond what is resident before it: the model, its
+    gradients and AdamW state already exist (one warm-up step), so this is the activations
+    and temporaries of forward + backward + update."""
+    import gc
+
+    ours, hf, batch = _seqcls_setup(torch.device("cpu"), dtype)
+    model = ours if which == "ours" else hf
+    del ours, hf  # only `model` stays resident
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    _train_step(model, opt, batch)  # gradients and optimizer state now exist
+    gc.collect()
+    before = _rss_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak-RSS mark (VmHWM) to now
+    _train_step(model, opt, batch)
+    return (_rss_kib("VmHWM") - before) * 1024
+
+
+def _step_peak_in_child(which: str, dtype) -> int:
+    import subprocess
+    import sys
+
+    name = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    # glibc keeps freed blocks below its (adaptive) mmap threshold and reuses them, so the RSS
+    # peak depended on allocation history (+-25% between identical runs). With every block over
+    # 64 KiB mmap'ed and returned on free, RSS follows the live tensors (runs agree to 0.1%).
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_models", "--memory-child", which, "--dtype", name],
+                         capture_output=True, text=True, check=True, env=env, cwd=Path(__file__).resolve().parents[1])
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 def case_pretrain_mini(device, dtype, repeats):
@@ -211,9 +262,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="3 repeats")
     parser.add_argument("--out", default=None, help="JSON file (default benchmarks/results/models-<device>-<dtype>.json)")
+    parser.add_argument("--memory-child", choices=["ours", "transformers"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    device = pick_device(args.device)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    if args.memory_child:  # internal: one peak-memory measurement in a fresh process
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        print(step_peak_bytes(args.memory_child, dtype))
+        return {}
+    device = pick_device(args.device)
     repeats = 3 if args.quick else args.repeats
     names = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [n for n in names if n not in CASES]
