@@ -578,9 +578,18 @@ def _headless(browser: str, *args: str, timeout: float = 120) -> str:
     return result.stdout
 
 
-def rendered_dom(page: Path, browser: str) -> str:
-    """The page's DOM after a real browser has run its scripts (MathJax included)."""
-    return _headless(browser, "--dump-dom", page.resolve().as_uri())
+def rendered_dom(page: Path, browser: str, attempts: int = 2) -> str:
+    """The page's DOM after a real browser has run its scripts (MathJax included).
+
+    A browser that crashes or hangs once on a loaded machine gets one more try; a page that
+    fails twice is reported."""
+    for attempt in range(attempts):
+        try:
+            return _headless(browser, "--dump-dom", page.resolve().as_uri())
+        except (BookBuildError, subprocess.TimeoutExpired):
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def dom_problems(dom: str, page: Path) -> list[str]:
