@@ -38,6 +38,7 @@ from bertbook.loading import load_weights_into
 from bertbook.notebook import pick_device
 
 RESULTS = Path(__file__).parent / "results"
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MINI = dict(vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
             max_position_embeddings=512)
 
@@ -175,7 +176,7 @@ def _step_peak_in_child(which: str, dtype) -> int:
     import subprocess
     import sys
 
-    name = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    name = next(key for key, value in DTYPES.items() if value == dtype)
     # glibc keeps freed blocks below its (adaptive) mmap threshold and reuses them, so the RSS
     # peak depended on allocation history (+-25% between identical runs). With every block over
     # 64 KiB mmap'ed and returned on free, RSS follows the live tensors (runs agree to 0.1%).
@@ -257,14 +258,14 @@ CASES = {
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--dtype", default="fp32", choices=list(DTYPES))
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="3 repeats")
     parser.add_argument("--out", default=None, help="JSON file (default benchmarks/results/models-<device>-<dtype>.json)")
     parser.add_argument("--memory-child", choices=["ours", "transformers"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    dtype = DTYPES[args.dtype]
     if args.memory_child:  # internal: one peak-memory measurement in a fresh process
         import transformers
 
