@@ -29,11 +29,15 @@ from __future__ import annotations
 
 import argparse
 import ast
-import concurrent.futures
+import base64
 import contextlib
+import fcntl
+import json
 import os
 import re
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -566,27 +570,158 @@ def find_browser() -> str | None:
     return next(filter(None, map(shutil.which, BROWSERS)), None)
 
 
-def _headless(browser: str, *args: str, timeout: float = 120) -> str:
-    # --virtual-time-budget lets the page's scripts (MathJax) finish before the dump or shot;
-    # --no-sandbox because CI containers run as root, where Chromium's sandbox refuses to start.
-    with tempfile.TemporaryDirectory(prefix="bertbook-browser-") as profile:  # one profile per instance
-        command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                   f"--user-data-dir={profile}", "--virtual-time-budget=20000", *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise BookBuildError(f"{Path(browser).name} failed (exit {result.returncode}): {_tail(result.stderr, 10)}")
-    return result.stdout
+class HeadlessBrowser:
+    """One headless Chromium for many pages, driven over the DevTools protocol on a pipe.
+
+    Starting Chromium costs a couple of seconds; opening a page in a running one a fraction of
+    that, so the whole book is checked with one browser. The protocol needs no package: with
+    ``--remote-debugging-pipe`` Chromium reads JSON commands on its fd 3 and writes replies and
+    events on its fd 4, each message ended by a NUL byte.
+    """
+
+    # After the load event, wait for MathJax's first typesetting (startup.promise) when the page
+    # loaded MathJax, then hand back the DOM as the reader's browser holds it.
+    DOM_AFTER_MATHJAX = """(async () => {
+        const mathjax = window.MathJax;
+        if (mathjax && mathjax.startup && mathjax.startup.promise) { await mathjax.startup.promise; }
+        return document.documentElement.outerHTML;
+    })()"""
+    WINDOW = {"width": 1280, "height": 2400, "deviceScaleFactor": 1, "mobile": False}  # screenshot size
+
+    def __init__(self, executable: str, timeout: float = 60.0):
+        self.timeout = timeout
+        self._profile = tempfile.TemporaryDirectory(prefix="bertbook-browser-")  # one profile per instance
+        self._log = open(Path(self._profile.name) / "stderr.log", "w+b")  # a file: a full pipe would block it
+        commands_r, commands_w = os.pipe()  # we write commands; Chromium reads them on its fd 3
+        replies_r, replies_w = os.pipe()  # Chromium writes on its fd 4; we read
+        # The child's fds 3 and 4 must be exactly these ends, which subprocess cannot arrange:
+        # posix_spawn's file actions can. The ends are moved to fds >= 10 first, so that placing
+        # one on 3 can never overwrite the other.
+        child_r, child_w = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (commands_r, replies_w))
+        for fd in (commands_r, replies_w):
+            os.close(fd)
+        # --no-sandbox: CI containers run as root, where Chromium's sandbox refuses to start.
+        args = [executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                f"--user-data-dir={self._profile.name}", "--remote-debugging-pipe", "about:blank"]
+        try:
+            self._pid = os.posix_spawnp(executable, args, os.environ, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_DUP2, self._log.fileno(), 2),
+                (os.POSIX_SPAWN_DUP2, child_r, 3),
+                (os.POSIX_SPAWN_DUP2, child_w, 4)])
+        finally:
+            os.close(child_r)
+            os.close(child_w)
+        self._exit_code: int | None = None
+        self._send_fd, self._read_fd = commands_w, replies_r
+        self._buffer = b""
+        self._events: list[dict] = []
+        self._next_id = 0
+
+    def __enter__(self) -> "HeadlessBrowser":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self._send_fd, self._read_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self._poll() is None:
+            os.kill(self._pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while self._poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self._poll() is None:
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+        self._log.close()
+        self._profile.cleanup()
+
+    def _poll(self) -> int | None:
+        """The browser's exit code once it has exited (reaped), else None."""
+        if self._exit_code is None:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            if pid:
+                self._exit_code = os.waitstatus_to_exitcode(status)
+        return self._exit_code
+
+    def open(self, page: Path, screenshot: Path | None = None) -> str:
+        """The DOM of ``page`` once it has loaded and MathJax has typeset it; with ``screenshot``,
+        also a 1280 x 2400 PNG of its top."""
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        try:
+            self.call("Page.enable", session=session)
+            self.call("Page.setLifecycleEventsEnabled", {"enabled": True}, session=session)
+            self.call("Emulation.setDeviceMetricsOverride", self.WINDOW, session=session)
+            navigation = self.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+            if navigation.get("errorText"):
+                raise BookBuildError(f"{_show(page)} does not open: {navigation['errorText']}")
+            # The load of *this* navigation: lifecycle events carry its loaderId (about:blank's differ).
+            self.wait_for("Page.lifecycleEvent", session,
+                          lambda p: p["name"] == "load" and p["loaderId"] == navigation["loaderId"])
+            reply = self.call("Runtime.evaluate", {"expression": self.DOM_AFTER_MATHJAX, "awaitPromise": True,
+                                                   "returnByValue": True}, session=session)
+            if "exceptionDetails" in reply:
+                raise BookBuildError(f"{_show(page)}: {reply['exceptionDetails'].get('text', 'script error')}")
+            if screenshot is not None:
+                png = self.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+                screenshot.write_bytes(base64.b64decode(png))
+            return reply["result"]["value"]
+        finally:
+            self.call("Target.closeTarget", {"targetId": target})
+            self._events = [e for e in self._events if e.get("sessionId") != session]
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        """Send one command and return its result; events that arrive meanwhile are kept."""
+        self._next_id += 1
+        message = {"id": self._next_id, "method": method, "params": params or {}}
+        if session is not None:
+            message["sessionId"] = session
+        data = json.dumps(message).encode() + b"\0"
+        while data:
+            data = data[os.write(self._send_fd, data):]
+        deadline = time.monotonic() + self.timeout
+        while True:
+            reply = self._receive(deadline, method)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise BookBuildError(f"Chromium: {method} failed: {reply['error'].get('message')}")
+                return reply.get("result", {})
+            if "method" in reply:
+                self._events.append(reply)
+
+    def wait_for(self, event: str, session: str, match) -> dict:
+        """The parameters of the first ``event`` of ``session`` for which ``match(params)`` is true."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            for i, e in enumerate(self._events):
+                if e["method"] == event and e.get("sessionId") == session and match(e.get("params", {})):
+                    return self._events.pop(i)["params"]
+            self._events.append(self._receive(deadline, event))
+
+    def _receive(self, deadline: float, waiting_for: str) -> dict:
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._read_fd], [], [], left)[0]:
+                raise BookBuildError(f"Chromium did not answer {waiting_for} within {self.timeout:.0f} s")
+            chunk = os.read(self._read_fd, 1 << 20)
+            if not chunk:
+                self._log.seek(0)
+                stderr = self._log.read().decode(errors="replace")
+                raise BookBuildError(f"Chromium exited (code {self._poll()}): {_tail(stderr, 10)}")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
 
 
 def rendered_dom(page: Path, browser: str) -> str:
-    """The page's DOM after a real browser has run its scripts (MathJax included).
-
-    A browser that crashes or hangs once on a loaded machine gets one more try; a page that
-    fails twice is reported."""
-    try:
-        return _headless(browser, "--dump-dom", page.resolve().as_uri())
-    except (BookBuildError, subprocess.TimeoutExpired):
-        return _headless(browser, "--dump-dom", page.resolve().as_uri())
+    """The page's DOM after a real browser has run its scripts (MathJax included)."""
+    with HeadlessBrowser(browser) as chromium:
+        return chromium.open(page)
 
 
 def dom_problems(dom: str, page: Path) -> list[str]:
@@ -609,6 +744,14 @@ def dom_problems(dom: str, page: Path) -> list[str]:
     return problems
 
 
+def redirect_target(page: Path) -> Path | None:
+    """Where a redirect stub (``<meta http-equiv="Refresh" content="0; url=...">``) sends the
+    reader, or None for a real page."""
+    head = page.read_text(encoding="utf-8", errors="replace")[:2000]
+    found = re.search(r"""<meta\s+http-equiv=["']refresh["']\s+content=["']\d+;\s*url=([^"']+)["']""", head, re.IGNORECASE)
+    return (page.parent / found.group(1).split("#")[0]).resolve() if found else None
+
+
 def site_pages(html: Path = HTML_DIR) -> list[Path]:
     """The built page of every file in _toc.yml, root page first."""
     pages = [html / "index.html"]
@@ -629,18 +772,29 @@ def check_rendering(html: Path = HTML_DIR, browser: str | None = None, screensho
     missing = [f"{_show(page)} is missing" for page in pages if not page.is_file()]
     pages = [page for page in pages if page.is_file()]
 
-    def render(page: Path) -> tuple[int, list[str]]:
-        dom = rendered_dom(page, browser)
-        if screenshots is not None:
-            shot = screenshots / page.relative_to(html).with_suffix(".png").as_posix().replace("/", "__")
-            _headless(browser, f"--screenshot={shot}", "--window-size=1280,2400", page.resolve().as_uri())
-        return dom.count("<mjx-container"), [f"{_show(page)}: {p}" for p in dom_problems(dom, page)]
-
     if screenshots is not None:
         screenshots.mkdir(parents=True, exist_ok=True)
-    # A browser spends most of its wall time starting up and waiting: a few at once.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(render, pages))
+    results = []
+    chromium = HeadlessBrowser(browser)
+    try:
+        for page in pages:
+            target = redirect_target(page)
+            if target is not None:  # a stub that sends the reader on (the root index.html) has nothing to render
+                if not target.is_file():
+                    results.append((0, [f"{_show(page)}: redirects to {_show(target)}, which does not exist"]))
+                continue
+            shot = None
+            if screenshots is not None:
+                shot = screenshots / page.relative_to(html).with_suffix(".png").as_posix().replace("/", "__")
+            try:
+                dom = chromium.open(page, shot)
+            except BookBuildError:  # a browser that fails once (a loaded machine) gets one more try, fresh
+                chromium.close()
+                chromium = HeadlessBrowser(browser)
+                dom = chromium.open(page, shot)
+            results.append((dom.count("<mjx-container"), [f"{_show(page)}: {p}" for p in dom_problems(dom, page)]))
+    finally:
+        chromium.close()
     typeset = sum(n for n, _ in results)
     problems = missing + [p for _, found in results for p in found]
     log(f"rendered {len(pages)} pages in {Path(browser).name}: {typeset} formulas typeset"

@@ -321,8 +321,19 @@ def test_check_rendering_runs_mathjax_in_a_real_browser_and_sees_when_it_cannot(
     (site / "plain.html").write_text(f"<html><body><p>{math}</p></body></html>")  # no MathJax loaded
     browser = book.find_browser()
     assert book.dom_problems(book.rendered_dom(site / "index.html", browser), site / "index.html") == []
-    problems = book.dom_problems(book.rendered_dom(site / "plain.html", browser), site / "plain.html")
-    assert len(problems) == 1 and "not typeset" in problems[0], problems
+    with book.HeadlessBrowser(browser) as chromium:  # one browser, several pages, as the build uses it
+        problems = book.dom_problems(chromium.open(site / "plain.html"), site / "plain.html")
+        assert len(problems) == 1 and "not typeset" in problems[0], problems
+        dom = chromium.open(site / "index.html", screenshot=tmp_path / "shot.png")
+    assert "<mjx-container" in dom
+    assert (tmp_path / "shot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_redirect_target_reads_the_root_stub(tmp_path):
+    (tmp_path / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/preface.html" />')
+    (tmp_path / "page.html").write_text("<html><body><p>text</p></body></html>")
+    assert book.redirect_target(tmp_path / "index.html") == (tmp_path / "book" / "preface.html").resolve()
+    assert book.redirect_target(tmp_path / "page.html") is None
 
 
 # --------------------------------------------------------------------------------------------
