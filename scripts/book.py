@@ -590,7 +590,9 @@ class HeadlessBrowser:
 
     def __init__(self, executable: str, timeout: float = 60.0):
         self.timeout = timeout
-        self._profile = tempfile.TemporaryDirectory(prefix="bertbook-browser-")  # one profile per instance
+        # One profile per instance; Chromium's helper processes may still be writing to it for a
+        # moment after the browser exits, so a file left behind must not fail the build.
+        self._profile = tempfile.TemporaryDirectory(prefix="bertbook-browser-", ignore_cleanup_errors=True)
         self._log = open(Path(self._profile.name) / "stderr.log", "w+b")  # a file: a full pipe would block it
         commands_r, commands_w = os.pipe()  # we write commands; Chromium reads them on its fd 3
         replies_r, replies_w = os.pipe()  # Chromium writes on its fd 4; we read
@@ -626,6 +628,9 @@ class HeadlessBrowser:
         self.close()
 
     def close(self) -> None:
+        if self._poll() is None:  # ask first: Browser.close lets Chromium stop its helper processes
+            with contextlib.suppress(BookBuildError, OSError):
+                self.call("Browser.close")
         for fd in (self._send_fd, self._read_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -774,7 +779,7 @@ def check_rendering(html: Path = HTML_DIR, browser: str | None = None, screensho
 
     if screenshots is not None:
         screenshots.mkdir(parents=True, exist_ok=True)
-    results = []
+    results, rendered = [], 0
     chromium = HeadlessBrowser(browser)
     try:
         for page in pages:
@@ -793,11 +798,14 @@ def check_rendering(html: Path = HTML_DIR, browser: str | None = None, screensho
                 chromium = HeadlessBrowser(browser)
                 dom = chromium.open(page, shot)
             results.append((dom.count("<mjx-container"), [f"{_show(page)}: {p}" for p in dom_problems(dom, page)]))
+            rendered += 1
     finally:
         chromium.close()
     typeset = sum(n for n, _ in results)
     problems = missing + [p for _, found in results for p in found]
-    log(f"rendered {len(pages)} pages in {Path(browser).name}: {typeset} formulas typeset"
+    stubs = len(pages) - rendered
+    log(f"rendered {rendered} pages in {Path(browser).name}" + (f" (and checked {stubs} redirect stub(s))" if stubs else "")
+        + f": {typeset} formulas typeset"
         + (f", screenshots in {_show(screenshots)}" if screenshots is not None else ""))
     return problems
 
