@@ -27,11 +27,13 @@ this file can be copied alone into another project.
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -615,3 +617,116 @@ def squad_evaluate(predictions: Mapping[Any, str], references: Any) -> dict[str,
         warnings.warn(f"{missing} of {len(gold)} questions have no prediction and score 0", RuntimeWarning, stacklevel=2)
     total = len(gold)
     return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading SQuAD files (v1.1 and v2.0)
+# ----------------------------------------------------------------------------------------------
+
+
+class SquadFormatError(ValueError):
+    """A SQuAD JSON file that does not have the SQuAD layout; the message says where."""
+
+
+def _need(obj: Any, key: str, kind: type | tuple[type, ...], where: str, path: Path) -> Any:
+    """``obj[key]``, checked to be a dict holding ``key`` of type ``kind``."""
+    if not isinstance(obj, dict):
+        raise SquadFormatError(f"{path}: {where} must be a JSON object, got {type(obj).__name__}")
+    if key not in obj:
+        raise SquadFormatError(f"{path}: {where} has no key '{key}' (keys: {sorted(obj)})")
+    value = obj[key]
+    # bool is an int in Python: a boolean answer_start must not pass for a character offset.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise SquadFormatError(
+            f"{path}: {where}['{key}'] must be {names}, got {type(value).__name__} {value!r:.60}"
+        )
+    return value
+
+
+def _squad_answers(qa: dict, context: str, where: str, path: Path) -> tuple[list[str], list[int]]:
+    texts, starts = [], []
+    for k, ans in enumerate(_need(qa, "answers", list, where, path)):
+        at = f"{where}['answers'][{k}]"
+        text = _need(ans, "text", str, at, path)
+        start = _need(ans, "answer_start", int, at, path)
+        # Trap: an answer_start that is off by a few characters still "works" in training (the
+        # label lands on the wrong tokens); say so here, where the file can still be fixed.
+        if context[start : start + len(text)] != text:
+            found = context[start : start + len(text)]
+            raise SquadFormatError(
+                f"{path}: {at}: the text {text!r} is not at character {start} of the context "
+                f"(the context has {found!r} there)"
+            )
+        if not text.strip():
+            raise SquadFormatError(f"{path}: {at}: the answer text is empty")
+        texts.append(text)
+        starts.append(start)
+    return texts, starts
+
+
+def read_squad(path: str | Path) -> list[dict[str, Any]]:
+    """Read a SQuAD v1.1 or v2.0 JSON file into one row per question.
+
+    The file is ``{"version": ..., "data": [{"title": ..., "paragraphs": [{"context": ...,
+    "qas": [{"id", "question", "answers": [{"text", "answer_start"}], "is_impossible"?}]}]}]}``.
+    Each row has the columns of ``bertbook.corpora.load_bbc_qa``: id, article_id, title,
+    context, question, answers = {"text": [...], "answer_start": [...]} (both empty when the
+    question has no answer), is_impossible, answer_type. ``is_impossible`` is False where the
+    file has no such key (v1.1); an unanswerable v2.0 question keeps its ``plausible_answers``
+    out of ``answers``, as HF ``datasets`` does. ``article_id`` and ``answer_type`` are read
+    from an article's ``"article_id"`` and a question's ``"answer_type"`` when present (our own
+    files carry them), else the title and "".
+
+    Raises FileNotFoundError for a missing file and ``SquadFormatError`` (a ValueError) naming
+    the place for anything malformed: not JSON, a missing key, a wrong type, an answer whose
+    text is not at its ``answer_start``, an answerable question without answers, an
+    impossible one with answers, a repeated id.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no SQuAD file at {str(path)!r}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SquadFormatError(f"{path}: not a JSON file ({err})") from None
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for a, article in enumerate(_need(raw, "data", list, "the file", path)):
+        where_a = f"data[{a}]"
+        title = _need(article, "title", str, where_a, path)
+        article_id = article.get("article_id", title)
+        for p, paragraph in enumerate(_need(article, "paragraphs", list, where_a, path)):
+            where_p = f"{where_a}['paragraphs'][{p}]"
+            context = _need(paragraph, "context", str, where_p, path)
+            for q, qa in enumerate(_need(paragraph, "qas", list, where_p, path)):
+                where = f"{where_p}['qas'][{q}]"
+                qid = _need(qa, "id", (str, int), where, path)
+                question = _need(qa, "question", str, where, path)
+                impossible = qa.get("is_impossible", False)
+                if not isinstance(impossible, bool):
+                    raise SquadFormatError(f"{path}: {where}['is_impossible'] must be true or false")
+                texts, starts = _squad_answers(qa, context, where, path)
+                if impossible and texts:
+                    raise SquadFormatError(f"{path}: {where} is_impossible but has answers")
+                if not impossible and not texts:
+                    raise SquadFormatError(
+                        f"{path}: {where} has no answers; mark it \"is_impossible\": true if the "
+                        "context does not answer it"
+                    )
+                if str(qid) in seen:
+                    raise SquadFormatError(f"{path}: {where}: the id {qid!r} is used twice")
+                seen.add(str(qid))
+                rows.append({
+                    "id": str(qid),
+                    "article_id": str(article_id),
+                    "title": title,
+                    "context": context,
+                    "question": question,
+                    "answers": {"text": texts, "answer_start": starts},
+                    "is_impossible": impossible,
+                    "answer_type": str(qa.get("answer_type", "")),
+                })
+    if not rows:
+        raise SquadFormatError(f"{path}: the file holds no questions")
+    return rows

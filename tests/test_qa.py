@@ -662,3 +662,87 @@ def test_normalization_keeps_accents_and_drops_dots_hand_worked():
     # pred [zoe, cafe, paris], gold [cafe, zoe] (order does not matter in F1): 2 shared;
     # P = 2/3, R = 1, F1 = 2 * (2/3) / (5/3) = 0.8.
     assert f1_score("Zoe, Cafe (Paris)", "Cafe Zoe") == pytest.approx(0.8)
+
+
+# ----------------------------------------------------------------------------------------------
+# read_squad: SQuAD v1.1 and v2.0 files
+# ----------------------------------------------------------------------------------------------
+
+FIAT = "Fiat said Sergio Marchionne will run Fiat Auto. The FAO warned of locusts."
+#       0         1         2         3         4         5         6         7
+#       0123456789012345678901234567890123456789012345678901234567890123456789012345
+
+
+def _squad_file(tmp_path, qas, version="v2.0", context=FIAT, name="squad.json"):
+    data = {"version": version, "data": [{"title": "business/1", "paragraphs": [
+        {"context": context, "qas": qas}]}]}
+    path = tmp_path / name
+    path.write_text(__import__("json").dumps(data), encoding="utf-8")
+    return path
+
+
+def test_read_squad_v2_rows(tmp_path):
+    from bertbook.qa import read_squad
+
+    path = _squad_file(tmp_path, [
+        {"id": "q1", "question": "Who will run Fiat Auto?", "answer_type": "PERSON",
+         "answers": [{"text": "Sergio Marchionne", "answer_start": 10},
+                     {"text": "Marchionne", "answer_start": 17}]},
+        {"id": "q2", "question": "Who runs Ford?", "answers": [], "is_impossible": True,
+         "plausible_answers": [{"text": "Sergio Marchionne", "answer_start": 10}]},
+    ])
+    rows = read_squad(path)
+    assert [r["id"] for r in rows] == ["q1", "q2"]
+    assert rows[0]["answers"] == {"text": ["Sergio Marchionne", "Marchionne"], "answer_start": [10, 17]}
+    assert rows[0]["is_impossible"] is False and rows[0]["answer_type"] == "PERSON"
+    assert rows[0]["title"] == rows[0]["article_id"] == "business/1" and rows[0]["context"] == FIAT
+    # Unanswerable: no answers, even though the file lists a plausible one (as HF datasets).
+    assert rows[1]["answers"] == {"text": [], "answer_start": []} and rows[1]["is_impossible"] is True
+    assert rows[1]["answer_type"] == ""
+
+
+def test_read_squad_v1_has_no_is_impossible_key(tmp_path):
+    from bertbook.qa import read_squad
+
+    path = _squad_file(tmp_path, [{"id": "q", "question": "Who warned?",
+                                   "answers": [{"text": "FAO", "answer_start": 52}]}], version="1.1")
+    (row,) = read_squad(path)
+    assert row["is_impossible"] is False and row["answers"]["text"] == ["FAO"]
+
+
+@pytest.mark.parametrize(
+    "qas, message",
+    [
+        ([{"question": "Who?", "answers": []}], r"\['qas'\]\[0\] has no key 'id'"),
+        ([{"id": "q", "question": "Who?", "answers": [{"text": "FAO", "answer_start": 51}]}],
+         r"'FAO' is not at character 51 of the context \(the context has ' FA' there\)"),
+        ([{"id": "q", "question": "Who?", "answers": [{"text": "FAO", "answer_start": "52"}]}],
+         r"\['answer_start'\] must be int, got str"),
+        ([{"id": "q", "question": "Who?", "answers": []}], "has no answers; mark it"),
+        ([{"id": "q", "question": "Who?", "is_impossible": True,
+           "answers": [{"text": "FAO", "answer_start": 52}]}], "is_impossible but has answers"),
+        ([{"id": "q", "question": "Who?", "answers": [{"text": "FAO", "answer_start": 52}]},
+          {"id": "q", "question": "Why?", "answers": [{"text": "FAO", "answer_start": 52}]}],
+         "the id 'q' is used twice"),
+        ([], "holds no questions"),
+    ],
+)
+def test_read_squad_malformed_files_say_where(tmp_path, qas, message):
+    from bertbook.qa import SquadFormatError, read_squad
+
+    with pytest.raises(SquadFormatError, match=message):
+        read_squad(_squad_file(tmp_path, qas))
+
+
+def test_read_squad_missing_and_non_json_files(tmp_path):
+    from bertbook.qa import read_squad
+
+    with pytest.raises(FileNotFoundError, match="no SQuAD file"):
+        read_squad(tmp_path / "absent.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a JSON file"):
+        read_squad(bad)
+    bad.write_text('{"version": "1.1"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="the file has no key 'data'"):
+        read_squad(bad)
