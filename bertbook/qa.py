@@ -5,9 +5,14 @@ the SQuAD v1.1 metrics.
     max_context_mask         run_squad's "maximal context" rule over windows given as token spans
     window_token_spans       recover each window's token span from its ``offset_mapping``
     compute_max_context      both of the above for a whole list of features
-    postprocess_predictions  all windows of all examples -> {id: answer text}, plus an n-best list
+    postprocess_predictions  all windows of all examples -> {id: answer text}, plus an n-best list;
+                             whole words (snap_to_words) and, for SQuAD 2.0, the null answer
+    null_score_diff, apply_null_threshold, best_null_threshold
+                             the "no answer" decision and its threshold chosen on validation data
     normalize_answer, exact_match_score, f1_score, squad_evaluate
-                             the official SQuAD v1.1 ``evaluate-v1.1.py``, line for line
+                             the official SQuAD ``evaluate-v1.1.py`` line for line, and
+                             ``evaluate-v2.0.py`` (HasAns / NoAns) when some questions have no answer
+    read_squad               a SQuAD v1.1 or v2.0 JSON file -> rows
 
 The rules follow google-research/bert ``run_squad.py`` (``write_predictions``,
 ``_check_is_max_context``) and Hugging Face ``postprocess_qa_predictions`` (examples/pytorch/
@@ -28,8 +33,10 @@ this file can be copied alone into another project.
 from __future__ import annotations
 
 import json
+import math
 import re
 import string
+import unicodedata
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -380,6 +387,9 @@ def postprocess_predictions(
     n_best: int = 20,
     max_answer_length: int = 30,
     use_max_context: bool = True,
+    snap_to_words: bool = True,
+    version_2_with_negative: bool = False,
+    null_score_diff_threshold: float = 0.0,
 ) -> tuple[dict[Any, str], dict[Any, list[dict[str, Any]]]]:
     """Answer text for every example, from the logits of all its windows.
 
@@ -394,16 +404,31 @@ def postprocess_predictions(
     search so padding positions cannot take top slots (the answer is then the same however the
     features were batched). A shorter row is an error.
 
+    ``snap_to_words`` (default True): each span is widened to whole words and loses stray
+    punctuation at its edges (``snap_to_words``, run_squad's ``get_final_text``), so a span
+    that covers the word piece "##ne" of "Marchionne" answers "Marchionne", never "ne".
+
+    ``version_2_with_negative`` (SQuAD 2.0): the [CLS] "span" (``cls_index`` of a feature,
+    default 0) is the *null answer*, scored ``start_logit[CLS] + end_logit[CLS]``, the minimum
+    over the example's windows (HF ``postprocess_qa_predictions``). It joins the n-best as text
+    "" and the answer is "" when ``null score - best non-null score > null_score_diff_threshold``
+    (choose the threshold on validation data: ``best_null_threshold``; ``apply_null_threshold``
+    decides again for another threshold without decoding again).
+
     Returns ``(predictions, nbest)``: ``predictions[id]`` is the answer text, taken from the
     ORIGINAL context as ``context[start_char:end_char]`` (decoding tokens would lose case, accents
     and spacing for an uncased WordPiece vocabulary). ``nbest[id]`` lists up to ``n_best`` distinct
     answers, best first, each a dict with text, score, probability (softmax over the listed
-    scores), start_logit, end_logit, start_char, end_char, feature_index. An example with no
-    valid span in any window gets the answer "" and an empty n-best list, and a RuntimeWarning
-    names how many did.
+    scores), start_logit, end_logit, start_char, end_char, feature_index (and the null entry,
+    when asked for, even if it is not among the ``n_best`` best). An example with no valid span
+    in any window gets the answer "" and a RuntimeWarning names how many did.
     """
     _check_positive_int("n_best", n_best)
     _check_positive_int("max_answer_length", max_answer_length)
+    if not isinstance(null_score_diff_threshold, (int, float, np.floating)) or isinstance(
+        null_score_diff_threshold, bool
+    ) or math.isnan(null_score_diff_threshold):
+        raise ValueError(f"null_score_diff_threshold must be a number, got {null_score_diff_threshold!r}")
     if isinstance(examples, (str, bytes)) or isinstance(features, (str, bytes)):
         raise TypeError("examples and features must be lists")
     parsed = [_example_id_and_context(ex, i) for i, ex in enumerate(examples)]
@@ -413,99 +438,242 @@ def postprocess_predictions(
         raise ValueError(f"example ids must be unique; {dup!r} appears more than once")
     starts = _logit_rows(all_start_logits, "all_start_logits", len(features))
     ends = _logit_rows(all_end_logits, "all_end_logits", len(features))
-
-    features_per_example: dict[int, list[int]] = defaultdict(list)
-    for f, feature in enumerate(features):
-        _check_feature_keys(feature, f, ("example_index", "offset_mapping"))
-        example_index = feature["example_index"]
-        if isinstance(example_index, bool) or not isinstance(example_index, (int, np.integer)) or not (
-            0 <= example_index < len(examples)
-        ):
-            raise ValueError(
-                f"features[{f}] has example_index={example_index!r}, but there are {len(examples)} examples "
-                f"(allowed 0..{len(examples) - 1})"
-            )
-        features_per_example[int(example_index)].append(f)
-    all_offsets = [_as_offsets(feature["offset_mapping"], f"features[{f}]['offset_mapping']") for f, feature in enumerate(features)]
-
-    max_context: list[Any] = [feature.get("token_is_max_context") for feature in features]
-    if use_max_context and any(m is None for m in max_context):
-        computed = _compute_max_context([int(feature["example_index"]) for feature in features], all_offsets)
-        max_context = [given if given is not None else comp for given, comp in zip(max_context, computed)]
-    elif not use_max_context:
-        max_context = [None] * len(features)
+    features_per_example = _features_per_example(features, len(examples))
+    all_offsets = [
+        _as_offsets(feature["offset_mapping"], f"features[{f}]['offset_mapping']")
+        for f, feature in enumerate(features)
+    ]
+    max_context = _max_context_or_none(features, all_offsets, use_max_context)
 
     predictions: dict[Any, str] = {}
     all_nbest: dict[Any, list[dict[str, Any]]] = {}
     n_empty = 0
     for i, (ex_id, context) in enumerate(parsed):
-        pooled = []  # (candidate, feature index) over every window of this example
+        pooled, null = [], None  # (candidate, feature index) over every window of this example
         for f in features_per_example.get(i, []):
-            offsets = all_offsets[f]
-            T = len(offsets)
-            for name, row in (("all_start_logits", starts[f]), ("all_end_logits", ends[f])):
-                if len(row) < T:
-                    raise ValueError(
-                        f"{name}[{f}] has {len(row)} logits but the feature's offset_mapping has {T} tokens"
-                    )
-            for o in offsets:
-                if o is not None and o[1] > len(context):
-                    raise ValueError(
-                        f"features[{f}] has offset {o} beyond its context ({len(context)} characters): "
-                        "is example_index right?"
-                    )
-            for cand in best_spans(
-                _as_logits(starts[f][:T], f"all_start_logits[{f}]"),  # cut batch padding, see docstring
-                _as_logits(ends[f][:T], f"all_end_logits[{f}]"),
-                offsets,
-                n_best=n_best,
-                max_answer_length=max_answer_length,
-                token_is_max_context=max_context[f],
-            ):
+            start_row, end_row = _window_logits(starts[f], ends[f], all_offsets[f], context, f)
+            for cand in best_spans(start_row, end_row, all_offsets[f], n_best=n_best,
+                                   max_answer_length=max_answer_length,
+                                   token_is_max_context=max_context[f]):
                 pooled.append((cand, f))
-        # The best span over ALL windows of the example: scores from different windows are
-        # compared directly (as both references do). Ties: earlier, then shorter, then first window.
-        pooled.sort(key=lambda cf: (-cf[0].score, cf[0].start_char, cf[0].end_char, cf[1]))
-        nbest: list[dict[str, Any]] = []
-        seen = set()
-        for cand, f in pooled:
-            # The text comes from the original context through character offsets, never from tokens.
-            text = context[cand.start_char : cand.end_char]
-            # run_squad keeps one entry per distinct text (the best-scoring one): with overlapping
-            # windows, or the same words twice in a passage, one answer would otherwise be listed
-            # several times and its probability split between the copies.
-            if text in seen:
-                continue
-            seen.add(text)
-            nbest.append(
-                {
-                    "text": text,
-                    "score": cand.score,
-                    "start_logit": cand.start_logit,
-                    "end_logit": cand.end_logit,
-                    "start_char": cand.start_char,
-                    "end_char": cand.end_char,
-                    "feature_index": f,
-                }
-            )
-            if len(nbest) == n_best:
-                break
+            if version_2_with_negative:
+                null = _min_null(null, start_row, end_row, features[f], f)
+        nbest = _nbest_entries(pooled, context, n_best, snap_to_words)
+        if null is not None:
+            nbest.append(null)  # always listed, as HF; sorted into place with the others
+            nbest.sort(key=lambda e: -e["score"])
         # Probabilities over the n-best only (run_squad's _compute_softmax): they say how the
         # model splits its belief among these candidates, not a calibrated P(answer is right).
         for entry, p in zip(nbest, _softmax([e["score"] for e in nbest]) if nbest else []):
             entry["probability"] = p
-        if not nbest:
+        if not any(e["text"] for e in nbest):
             n_empty += 1  # no valid span in any window: answer "" (run_squad writes "empty")
-        predictions[ex_id] = nbest[0]["text"] if nbest else ""
+        predictions[ex_id] = _decide(nbest, null_score_diff_threshold)
         all_nbest[ex_id] = nbest
     if n_empty:
         warnings.warn(
-            f"{n_empty} of {len(parsed)} examples had no valid span among the top {n_best} start/end tokens "
-            "of any window (or no window at all); their answer is ''",
+            f"{n_empty} of {len(parsed)} examples had no valid span among the top {n_best} start/end "
+            "tokens of any window (or no window at all); their answer is ''",
             RuntimeWarning,
             stacklevel=2,
         )
     return predictions, all_nbest
+
+
+def _features_per_example(features: Sequence[Mapping[str, Any]], n_examples: int) -> dict[int, list[int]]:
+    by_example: dict[int, list[int]] = defaultdict(list)
+    for f, feature in enumerate(features):
+        _check_feature_keys(feature, f, ("example_index", "offset_mapping"))
+        example_index = feature["example_index"]
+        if isinstance(example_index, bool) or not isinstance(example_index, (int, np.integer)) or not (
+            0 <= example_index < n_examples
+        ):
+            raise ValueError(
+                f"features[{f}] has example_index={example_index!r}, but there are {n_examples} "
+                f"examples (allowed 0..{n_examples - 1})"
+            )
+        by_example[int(example_index)].append(f)
+    return by_example
+
+
+def _max_context_or_none(features, all_offsets, use_max_context: bool) -> list[Any]:
+    """Each feature's ``token_is_max_context``: given, computed, or None (rule off)."""
+    if not use_max_context:
+        return [None] * len(features)
+    given: list[Any] = [feature.get("token_is_max_context") for feature in features]
+    if all(m is not None for m in given):
+        return given
+    computed = _compute_max_context([int(feature["example_index"]) for feature in features], all_offsets)
+    return [g if g is not None else c for g, c in zip(given, computed)]
+
+
+def _window_logits(start_row, end_row, offsets: list[Offset], context: str, f: int):
+    """One window's (T,) start and end logits, the batch padding beyond its T tokens cut off."""
+    T = len(offsets)
+    for name, row in (("all_start_logits", start_row), ("all_end_logits", end_row)):
+        if len(row) < T:
+            raise ValueError(f"{name}[{f}] has {len(row)} logits but the feature's offset_mapping has {T} tokens")
+    for o in offsets:
+        if o is not None and o[1] > len(context):
+            raise ValueError(
+                f"features[{f}] has offset {o} beyond its context ({len(context)} characters): "
+                "is example_index right?"
+            )
+    return _as_logits(start_row[:T], f"all_start_logits[{f}]"), _as_logits(end_row[:T], f"all_end_logits[{f}]")
+
+
+def _min_null(best: dict | None, start: np.ndarray, end: np.ndarray, feature: Mapping, f: int) -> dict:
+    """The null ("no answer") entry with the lower score of ``best`` and this window's."""
+    cls = feature.get("cls_index", 0)  # [CLS] is token 0 for BERT
+    score = float(start[cls] + end[cls])
+    # The MINIMUM over windows (HF): a window that does not hold the answer rightly votes for
+    # [CLS], so "no answer" must win in every window before it wins for the example.
+    if best is not None and best["score"] <= score:
+        return best
+    return {"text": "", "score": score, "start_logit": float(start[cls]), "end_logit": float(end[cls]),
+            "start_char": 0, "end_char": 0, "feature_index": f}
+
+
+def _nbest_entries(pooled, context: str, n_best: int, snap: bool) -> list[dict[str, Any]]:
+    # The best span over ALL windows of the example: scores from different windows are
+    # compared directly (as both references do). Ties: earlier, then shorter, then first window.
+    pooled.sort(key=lambda cf: (-cf[0].score, cf[0].start_char, cf[0].end_char, cf[1]))
+    nbest: list[dict[str, Any]] = []
+    seen = set()
+    for cand, f in pooled:
+        start_char, end_char = cand.start_char, cand.end_char
+        if snap:
+            start_char, end_char = snap_to_words(context, start_char, end_char)
+        # The text comes from the original context through character offsets, never from tokens.
+        text = context[start_char:end_char]
+        # run_squad keeps one entry per distinct text (the best-scoring one): with overlapping
+        # windows, the same words twice in a passage, or two spans inside one word that snap to
+        # the same word, one answer would otherwise be listed several times.
+        if text in seen:
+            continue
+        seen.add(text)
+        nbest.append({"text": text, "score": cand.score, "start_logit": cand.start_logit,
+                      "end_logit": cand.end_logit, "start_char": start_char, "end_char": end_char,
+                      "feature_index": f})
+        if len(nbest) == n_best:
+            break
+    return nbest
+
+
+def null_score_diff(nbest: Sequence[Mapping[str, Any]]) -> float:
+    """``null score - best non-null score`` of one example's n-best list (with its null entry).
+
+    +inf when no span was valid (only "no answer" is left); -inf when the list has no null
+    entry (decoded without ``version_2_with_negative``)."""
+    null = next((e["score"] for e in nbest if e["text"] == ""), None)
+    span = next((e["score"] for e in nbest if e["text"] != ""), None)
+    if null is None:
+        return -math.inf
+    if span is None:
+        return math.inf
+    return float(null - span)
+
+
+def _decide(nbest: Sequence[Mapping[str, Any]], threshold: float) -> str:
+    """The answer: "" when the null beats the best span by more than ``threshold``."""
+    best_span = next((e["text"] for e in nbest if e["text"] != ""), "")
+    return "" if null_score_diff(nbest) > threshold else best_span
+
+
+def apply_null_threshold(all_nbest: Mapping[Any, Sequence[Mapping[str, Any]]], threshold: float) -> dict[Any, str]:
+    """{id: answer} from ``postprocess_predictions(..., version_2_with_negative=True)``'s n-best
+    lists, for another ``threshold`` (predict "" when null - best span > threshold)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) or math.isnan(threshold):
+        raise ValueError(f"threshold must be a number, got {threshold!r}")
+    return {qid: _decide(nbest, threshold) for qid, nbest in all_nbest.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole words (run_squad.py's get_final_text)
+# ----------------------------------------------------------------------------------------------
+
+
+def _is_punctuation(ch: str) -> bool:
+    """BERT's BasicTokenizer rule: ASCII symbols count as punctuation too ("$", "^", "`")."""
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def _is_cjk(ch: str) -> bool:
+    cp = ord(ch)  # BasicTokenizer puts spaces around each CJK ideograph: each is a word alone
+    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
+            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+
+
+def _is_word_char(ch: str) -> bool:
+    """A character the BasicTokenizer keeps inside a word (what WordPiece then cuts into pieces)."""
+    return not ch.isspace() and not _is_punctuation(ch) and not _is_cjk(ch)
+
+
+_TRIM_ALWAYS = ",;:!?"  # never the edge of an answer in SQuAD-style data
+_PAIRS = {"(": ")", "[": "]", "{": "}", "“": "”", "‘": "’"}
+
+
+def _trim_edges(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop punctuation hanging at the edges of ``text[start:end]``, never all of it."""
+    def stray(ch: str, span: str, at_end: bool) -> bool:
+        if ch in _TRIM_ALWAYS:
+            return True
+        if ch == ".":
+            # A final "." stays when its word has another one inside: "U.S.", "p.m.", "No. 10."
+            # loses it only as sentence end. A leading "." is always stray.
+            last_word = span.split()[-1] if span.split() else ""
+            return not at_end or "." not in last_word[:-1]
+        if ch in "\"'":
+            return span.count(ch) % 2 == 1  # an unpaired straight quote
+        opening = ch in _PAIRS
+        closing = ch in _PAIRS.values()
+        if opening or closing:
+            partner = _PAIRS[ch] if opening else next(k for k, v in _PAIRS.items() if v == ch)
+            return partner not in span  # a bracket whose partner is outside the answer
+        return False
+
+    s, e = start, end
+    changed = True
+    while changed and e - s > 1:  # until neither edge moves: "Fiat, ." -> "Fiat, " -> "Fiat"
+        changed = False
+        if text[e - 1].isspace() or stray(text[e - 1], text[s:e], at_end=True):
+            e, changed = e - 1, True
+        elif text[s].isspace() or stray(text[s], text[s:e], at_end=False):
+            s, changed = s + 1, True
+    return s, e
+
+
+def snap_to_words(context: str, start_char: int, end_char: int) -> tuple[int, int]:
+    """Widen ``context[start_char:end_char]`` to whole words, then drop stray edge punctuation.
+
+    What run_squad.py does with ``tok_to_orig_index`` and ``get_final_text``: WordPiece splits
+    rare words ("FAO" -> "fa", "##o"; "Marchionne" -> "marchion", "##ne"), the start and end
+    scores are per piece, and the best span can begin or end inside a word. Here a span edge
+    that falls between two word characters (not space, not punctuation, as BERT's
+    BasicTokenizer defines words) moves outward to the word's edge: "O" of "FAO" -> "FAO",
+    "Marchion" -> "Marchionne". Punctuation is its own token, so it is never widened into;
+    a comma, colon or unpaired quote/bracket left at an edge is trimmed (as the SQuAD
+    normalisation would ignore it anyway), and a final full stop unless it ends an
+    abbreviation such as "U.S.". Returns the new ``(start_char, end_char)``, end exclusive.
+    """
+    if not isinstance(context, str):
+        raise TypeError(f"context must be a str, got {type(context).__name__}")
+    for name, value in (("start_char", start_char), ("end_char", end_char)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+    if not 0 <= start_char < end_char <= len(context):
+        raise ValueError(
+            f"({start_char}, {end_char}) is not a non-empty span of a context of {len(context)} characters"
+        )
+    s, e = int(start_char), int(end_char)
+    while s > 0 and _is_word_char(context[s - 1]) and _is_word_char(context[s]):
+        s -= 1
+    while e < len(context) and _is_word_char(context[e]) and _is_word_char(context[e - 1]):
+        e += 1
+    return _trim_edges(context, s, e)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -563,7 +731,8 @@ def metric_max_over_ground_truths(metric_fn, prediction: str, ground_truths: Seq
 
 def _gold_answers(references: Any) -> dict[Any, list[str]]:
     """{id: [gold texts]} from a dict {id: [texts] or text} or HF SQuAD rows
-    ``{"id": ..., "answers": {"text": [...], "answer_start": [...]}}``."""
+    ``{"id": ..., "answers": {"text": [...], "answer_start": [...]}}``. An empty list: the
+    question has no answer (SQuAD 2.0)."""
     if isinstance(references, Mapping):
         items = list(references.items())
     elif isinstance(references, Sequence) and not isinstance(references, (str, bytes)):
@@ -574,14 +743,15 @@ def _gold_answers(references: Any) -> dict[Any, list[str]]:
             answers = row["answers"]
             items.append((row["id"], answers["text"] if isinstance(answers, Mapping) else answers))
     else:
-        raise TypeError(f"references must be a dict {{id: [answers]}} or a list of SQuAD rows, got {type(references).__name__}")
+        raise TypeError(
+            "references must be a dict {id: [answers]} or a list of SQuAD rows, "
+            f"got {type(references).__name__}"
+        )
     gold: dict[Any, list[str]] = {}
     for qid, texts in items:
         if qid in gold:
             raise ValueError(f"question id {qid!r} appears twice in references")
         texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            raise ValueError(f"question {qid!r} has no gold answer; SQuAD v1.1 needs at least one")
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"question {qid!r}: gold answers must be str, got {type(t).__name__}")
@@ -591,32 +761,126 @@ def _gold_answers(references: Any) -> dict[Any, list[str]]:
     return gold
 
 
-def squad_evaluate(predictions: Mapping[Any, str], references: Any) -> dict[str, float]:
-    """``{"exact_match": %, "f1": %}`` on a 0-100 scale, averaged over the questions in references.
+def _v2_scores(prediction: str, ground_truths: list[str]) -> tuple[float, float]:
+    """(exact, f1) of one question as the official evaluate-v2.0.py ``get_raw_scores``."""
+    # Gold answers that normalise to nothing count as "no answer"; with none left, the only
+    # right prediction is "" (and then F1 is 1: both token lists are empty).
+    golds = [a for a in ground_truths if normalize_answer(a)] or [""]
+    exact = max(float(normalize_answer(a) == normalize_answer(prediction)) for a in golds)
+    f1 = max(_v2_f1(prediction, a) for a in golds)
+    return exact, f1
 
-    ``predictions``: {id: answer text}. ``references``: {id: [gold texts]} (or one text), or HF
-    ``datasets`` SQuAD rows with ``id`` and ``answers["text"]``. Each question scores its best
-    match over its gold answers. As the official script: a question without a prediction scores 0
-    (and a warning names how many), predictions for ids not in references are ignored.
+
+def _v2_f1(prediction: str, ground_truth: str) -> float:
+    if not normalize_answer(prediction) or not normalize_answer(ground_truth):
+        return float(normalize_answer(prediction) == normalize_answer(ground_truth))
+    return f1_score(prediction, ground_truth)
+
+
+def _checked_prediction(predictions: Mapping[Any, str], qid: Any) -> str | None:
+    if qid not in predictions:
+        return None
+    prediction = predictions[qid]
+    if not isinstance(prediction, str):
+        raise TypeError(f"prediction for {qid!r} must be a str, got {type(prediction).__name__}")
+    return prediction
+
+
+def squad_evaluate(predictions: Mapping[Any, str], references: Any) -> dict[str, float]:
+    """SQuAD metrics on a 0-100 scale, averaged over the questions in references.
+
+    ``predictions``: {id: answer text} ("" = "no answer"). ``references``: {id: [gold texts]}
+    (or one text), or HF ``datasets`` SQuAD rows with ``id`` and ``answers["text"]``. Each
+    question scores its best match over its gold answers. As the official scripts: a question
+    without a prediction scores 0 (and a warning names how many), predictions for ids not in
+    references are ignored.
+
+    All questions answerable (SQuAD v1.1): ``{"exact_match", "f1"}`` as ``evaluate-v1.1.py``.
+    Some with no gold answer (an empty list, SQuAD 2.0): scored as ``evaluate-v2.0.py`` (an
+    unanswerable question scores 1 for the prediction "" and 0 for any text), and the result
+    adds ``total``, ``HasAns_exact``, ``HasAns_f1``, ``HasAns_total``, ``NoAns_exact`` (the
+    share of unanswerable questions answered "": the no-answer accuracy), ``NoAns_f1`` (the
+    same number) and ``NoAns_total``.
     """
     if not isinstance(predictions, Mapping):
         raise TypeError(f"predictions must be a dict {{id: answer text}}, got {type(predictions).__name__}")
     gold = _gold_answers(references)
-    exact_match = f1 = 0.0
+    version_2 = any(not texts for texts in gold.values())
+    exact: dict[Any, float] = {}
+    f1: dict[Any, float] = {}
     missing = 0
     for qid, ground_truths in gold.items():
-        if qid not in predictions:
+        prediction = _checked_prediction(predictions, qid)
+        if prediction is None:
             missing += 1  # official: "Unanswered question ... will receive score 0."
-            continue
-        prediction = predictions[qid]
-        if not isinstance(prediction, str):
-            raise TypeError(f"prediction for {qid!r} must be a str, got {type(prediction).__name__}")
-        exact_match += metric_max_over_ground_truths(exact_match_score, prediction, ground_truths)
-        f1 += metric_max_over_ground_truths(f1_score, prediction, ground_truths)
+            exact[qid] = f1[qid] = 0.0
+        elif version_2:
+            exact[qid], f1[qid] = _v2_scores(prediction, ground_truths)
+        else:
+            exact[qid] = float(metric_max_over_ground_truths(exact_match_score, prediction, ground_truths))
+            f1[qid] = metric_max_over_ground_truths(f1_score, prediction, ground_truths)
     if missing:
-        warnings.warn(f"{missing} of {len(gold)} questions have no prediction and score 0", RuntimeWarning, stacklevel=2)
-    total = len(gold)
-    return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
+        warnings.warn(f"{missing} of {len(gold)} questions have no prediction and score 0",
+                      RuntimeWarning, stacklevel=2)
+    result = {"exact_match": _mean_percent(exact.values()), "f1": _mean_percent(f1.values())}
+    if not version_2:
+        return result
+    result["total"] = len(gold)
+    for name, keep in (("HasAns", True), ("NoAns", False)):
+        qids = [qid for qid, texts in gold.items() if bool(texts) == keep]
+        if qids:
+            result[f"{name}_exact"] = _mean_percent(exact[q] for q in qids)
+            result[f"{name}_f1"] = _mean_percent(f1[q] for q in qids)
+        result[f"{name}_total"] = len(qids)
+    return result
+
+
+def _mean_percent(values) -> float:
+    values = list(values)
+    return 100.0 * sum(values) / len(values)
+
+
+def best_null_threshold(
+    all_nbest: Mapping[Any, Sequence[Mapping[str, Any]]], references: Any, metric: str = "f1"
+) -> tuple[float, float]:
+    """The null-score threshold that maximises ``metric`` ("f1" or "exact") on ``references``.
+
+    ``all_nbest``: the n-best lists of ``postprocess_predictions(...,
+    version_2_with_negative=True)`` (each holds its null entry). As ``find_best_thresh`` of the
+    official evaluate-v2.0.py: start from "every answer is ''" (unanswerable questions right,
+    answerable ones 0), then answer the questions one by one in increasing ``null score - best
+    span score``; answering gains the span's score on an answerable question and loses 1 on an
+    unanswerable one. The best running total gives the threshold (predict "" when the
+    difference is ABOVE it). Unlike the official script, questions with equal differences are
+    answered together (a threshold cannot separate them), and when answering nothing is best the
+    threshold lies just below the smallest difference (the official script returns 0.0 there).
+
+    Returns ``(threshold, best score in %)``; ``apply_null_threshold(all_nbest, threshold)``
+    gives the predictions that reach that score.
+    """
+    if metric not in ("f1", "exact"):
+        raise ValueError(f"metric must be 'f1' or 'exact', got {metric!r}")
+    gold = _gold_answers(references)
+    missing = [qid for qid in gold if qid not in all_nbest]
+    if missing:
+        raise ValueError(f"{len(missing)} questions of references have no n-best list, e.g. {missing[0]!r}")
+    diffs = {qid: null_score_diff(all_nbest[qid]) for qid in gold}
+    if any(d == -math.inf for d in diffs.values()):
+        raise ValueError("an n-best list has no null entry: decode with version_2_with_negative=True")
+    span_text = {qid: next((e["text"] for e in all_nbest[qid] if e["text"]), "") for qid in gold}
+    index = 1 if metric == "f1" else 0
+    score = sum(1.0 for texts in gold.values() if not texts)  # everything answered ""
+    best_score, best_threshold = score, np.nextafter(min(diffs.values()), -math.inf)
+    order = sorted(gold, key=lambda q: diffs[q])
+    for k, qid in enumerate(order):
+        if gold[qid]:
+            score += _v2_scores(span_text[qid], gold[qid])[index]
+        elif span_text[qid]:
+            score -= 1.0  # an unanswerable question now gets a text
+        tie_follows = k + 1 < len(order) and diffs[order[k + 1]] == diffs[qid]
+        if not tie_follows and score > best_score:
+            best_score, best_threshold = score, diffs[qid]
+    return float(best_threshold), 100.0 * best_score / len(gold)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -585,8 +585,8 @@ def test_bad_windows_and_masks():
 def test_bad_metric_input():
     with pytest.raises(ValueError, match="references is empty"):
         squad_evaluate({}, {})
-    with pytest.raises(ValueError, match="has no gold answer"):
-        squad_evaluate({"q": "x"}, {"q": []})
+    # An empty gold list is no longer an error: it is an unanswerable question (SQuAD 2.0).
+    assert squad_evaluate({"q": ""}, {"q": []})["NoAns_exact"] == 100.0
     with pytest.raises(TypeError, match="must be a str"):
         squad_evaluate({"q": None}, {"q": ["x"]})
     with pytest.raises(TypeError, match="predictions must be a dict"):
@@ -746,3 +746,196 @@ def test_read_squad_missing_and_non_json_files(tmp_path):
     bad.write_text('{"version": "1.1"}', encoding="utf-8")
     with pytest.raises(ValueError, match="the file has no key 'data'"):
         read_squad(bad)
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole words (run_squad's get_final_text)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "context, span, expected",
+    [
+        ("The FAO warned.", "O", "FAO"),  # ends inside a word on both sides: the whole word
+        ("Sergio Marchionne, boss", "Marchion", "Marchionne"),
+        ("Sergio Marchionne, boss", "gio Marchionne,", "Sergio Marchionne"),  # comma trimmed
+        ("said Fiat.", "Fiat.", "Fiat"),  # a sentence's full stop is not part of the answer
+        ("the U.S. economy", "U.S.", "U.S."),  # an abbreviation keeps its own
+        ("the U.S. economy", "U.S", "U.S"),  # punctuation is its own token: never widened into
+        ('he said "Fiat" twice', '"Fiat', "Fiat"),  # an unpaired quote
+        ('he said "Fiat" twice', '"Fiat"', '"Fiat"'),  # a paired one stays
+        ("rose 5.5% to", "5.5%", "5.5%"),
+        ("cost $5m in", "5", "5m"),
+        ("Anglo-Dutch firm", "Dutch", "Dutch"),  # a hyphen separates words, as BERT's tokenizer
+        ("boss (Fiat) said", "Fiat)", "Fiat"),  # a bracket whose partner is outside
+        ("a Smiths' song", "Smiths' ", "Smiths"),
+    ],
+)
+def test_snap_to_words_hand_made(context, span, expected):
+    from bertbook.qa import snap_to_words
+
+    start = context.index(span)
+    s, e = snap_to_words(context, start, start + len(span))
+    assert context[s:e] == expected
+
+
+def test_snap_to_words_bad_spans():
+    from bertbook.qa import snap_to_words
+
+    with pytest.raises(ValueError, match="not a non-empty span"):
+        snap_to_words("Fiat", 2, 2)
+    with pytest.raises(ValueError, match="not a non-empty span"):
+        snap_to_words("Fiat", 0, 5)
+    with pytest.raises(TypeError, match="start_char must be an int"):
+        snap_to_words("Fiat", 0.0, 2)
+
+
+# Real MiniLM WordPiece windows: "FAO" -> fa ##o, "Marchionne" -> march ##ion ##ne.
+#   4 fiat  5 said  6 sergio  7 march  8 ##ion  9 ##ne  10 will ... 13 auto  14 .  15 the
+#   16 fa  17 ##o  18 warned ...
+def _fiat_features():
+    from bertbook import BertTokenizer, minilm_path
+    from bertbook.data import prepare_qa_eval_features
+
+    tok = BertTokenizer.from_pretrained(minilm_path())
+    features = prepare_qa_eval_features(tok, ["Who?"], [FIAT], max_length=64, doc_stride=16)
+    assert len(features) == 1
+    pieces = tok.convert_ids_to_tokens(features[0]["input_ids"])
+    assert pieces[7:10] == ["march", "##ion", "##ne"] and pieces[16:18] == ["fa", "##o"]
+    return features
+
+
+def test_postprocess_answers_whole_words_through_real_word_pieces():
+    features = _fiat_features()
+    T = len(features[0]["input_ids"])
+    start, end = np.zeros(T), np.zeros(T)
+    start[17], end[17] = 6.0, 6.0  # "O" of "FAO": score 12
+    start[16], end[8] = 5.0, 5.0  # (16, 17) "FAO" = 5 + 6 = 11; (6, 8) "Sergio Marchion" below
+    start[6] = 4.5  # (6, 8) = 4.5 + 5 = 9.5 and (6, 17) = 10.5
+    preds, nbest = postprocess_predictions([("q", FIAT)], features, [start], [end], n_best=3)
+    assert preds == {"q": "FAO"}
+    texts = [e["text"] for e in nbest["q"]]
+    # "O" (12) and "FA"+"O" (11) both snap to "FAO": listed once, with the better score.
+    assert texts[0] == "FAO" and texts.count("FAO") == 1 and nbest["q"][0]["score"] == 12.0
+    # (6, 17) = 10.5 is the long "Sergio ... FAO"; (6, 8) = 9.5 "Sergio Marchion" -> whole word.
+    assert texts == ["FAO", FIAT[10:55], "Sergio Marchionne"]
+    assert all(FIAT[e["start_char"] : e["end_char"]] == e["text"] for e in nbest["q"])
+    raw, _ = postprocess_predictions([("q", FIAT)], features, [start], [end], snap_to_words=False)
+    assert raw == {"q": "O"}  # the piece itself, as the decoder saw it
+
+
+# ----------------------------------------------------------------------------------------------
+# "No answer" (SQuAD 2.0)
+# ----------------------------------------------------------------------------------------------
+
+
+def _decode_v2(start, end, threshold=0.0, features=None):
+    features = features or [{"example_index": 0, "offset_mapping": OFFSETS}]
+    return postprocess_predictions(
+        [("a", CONTEXT)], features, [start] * len(features) if isinstance(start, np.ndarray) else start,
+        [end] * len(features) if isinstance(end, np.ndarray) else end,
+        version_2_with_negative=True, null_score_diff_threshold=threshold, use_max_context=False)
+
+
+def test_null_answer_wins_above_the_threshold_hand_worked():
+    from bertbook.qa import apply_null_threshold, null_score_diff
+
+    # Null = start[0] + end[0] = 3 + 3 = 6; best span (8, 8) "Paris" = 2 + 2 = 4; diff = 2.
+    start, end = logits(p0=3.0, p8=2.0), logits(p0=3.0, p8=2.0)
+    preds, nbest = _decode_v2(start, end, threshold=0.0)
+    assert preds == {"a": ""}  # 2 > 0
+    assert nbest["a"][0]["text"] == "" and nbest["a"][0]["score"] == 6.0
+    assert null_score_diff(nbest["a"]) == 2.0
+    # Probabilities include the null: softmax over [6, 4, ...] puts most on "".
+    assert nbest["a"][0]["probability"] > nbest["a"][1]["probability"]
+    assert sum(e["probability"] for e in nbest["a"]) == pytest.approx(1.0)
+    assert _decode_v2(start, end, threshold=2.0)[0] == {"a": "Paris"}  # 2 > 2 is false
+    assert apply_null_threshold(nbest, 1.99) == {"a": ""}
+    assert apply_null_threshold(nbest, 2.0) == {"a": "Paris"}
+    # Without version_2_with_negative the [CLS] slot is never an answer (v1.1 decoding).
+    plain, plain_nbest = postprocess_predictions([("a", CONTEXT)],
+                                                 [{"example_index": 0, "offset_mapping": OFFSETS}],
+                                                 [start], [end])
+    assert plain == {"a": "Paris"} and all(e["text"] for e in plain_nbest["a"])
+
+
+def test_null_score_is_the_minimum_over_windows():
+    from bertbook.qa import null_score_diff
+
+    # Two windows of one example: null 6 in the first, 1 in the second -> the example's null is
+    # 1 (it must win in every window); best span "Paris" = 4 -> diff -3: answered.
+    windows = [{"example_index": 0, "offset_mapping": OFFSETS}] * 2
+    starts = [logits(p0=3.0, p8=2.0), logits(p0=0.5, p8=2.0)]
+    ends = [logits(p0=3.0, p8=2.0), logits(p0=0.5, p8=2.0)]
+    preds, nbest = _decode_v2(starts, ends, features=windows)
+    assert preds == {"a": "Paris"}
+    null = next(e for e in nbest["a"] if e["text"] == "")
+    assert null["score"] == 1.0 and null["feature_index"] == 1
+    assert null_score_diff(nbest["a"]) == -3.0
+
+
+def test_squad_evaluate_v2_hand_worked():
+    refs = {"h1": ["Paris"], "h2": ["Café Zoë", "Zoë"], "n1": [], "n2": []}
+    preds = {"h1": "Paris", "h2": "Zoë is", "n1": "", "n2": "France"}
+    scores = squad_evaluate(preds, refs)
+    # h1: EM 1, F1 1; h2: best vs "Zoë": P 1/2, R 1 -> F1 2/3, EM 0; n1: "" right (1, 1);
+    # n2: a text for an unanswerable question (0, 0).
+    assert scores["HasAns_exact"] == pytest.approx(50.0)
+    assert scores["HasAns_f1"] == pytest.approx(100 * (1 + 2 / 3) / 2)
+    assert scores["NoAns_exact"] == scores["NoAns_f1"] == pytest.approx(50.0)
+    assert scores["exact_match"] == pytest.approx(100 * 2 / 4)
+    assert scores["f1"] == pytest.approx(100 * (1 + 2 / 3 + 1) / 4)
+    assert (scores["total"], scores["HasAns_total"], scores["NoAns_total"]) == (4, 2, 2)
+    # v1.1 data keep the v1.1 output: two keys, "" scores 0.
+    assert squad_evaluate({"h1": ""}, {"h1": ["Paris"]}) == {"exact_match": 0.0, "f1": 0.0}
+
+
+def _nbest(null_score, span_text, span_score):
+    entries = [{"text": "", "score": null_score}]
+    if span_text:
+        entries.append({"text": span_text, "score": span_score})
+    return sorted(entries, key=lambda e: -e["score"])
+
+
+def test_best_null_threshold_hand_worked():
+    from bertbook.qa import apply_null_threshold, best_null_threshold
+
+    # diff = null - span: a -2 (right), b -1 (unanswerable, has a text), c 0.5 (half right:
+    # F1 "Paris France" vs "Paris" = 2/3), d 3 (unanswerable).
+    all_nbest = {"a": _nbest(0.0, "Paris", 2.0), "b": _nbest(0.0, "Zoë", 1.0),
+                 "c": _nbest(1.0, "Paris France", 0.5), "d": _nbest(4.0, "Café", 1.0)}
+    refs = {"a": ["Paris"], "b": [], "c": ["Paris"], "d": []}
+    # Start all "": b, d right -> 2. Answer a: 3 (best so far, threshold -2). b: 2. c: 2 + 2/3.
+    # d: 1 + 2/3. Best: 3 of 4 = 75% at threshold -2.
+    threshold, best = best_null_threshold(all_nbest, refs)
+    assert threshold == -2.0 and best == pytest.approx(75.0)
+    preds = apply_null_threshold(all_nbest, threshold)
+    assert preds == {"a": "Paris", "b": "", "c": "", "d": ""}
+    assert squad_evaluate(preds, refs)["f1"] == pytest.approx(best)
+    # With EM the same order gives 2, 3, 2, 2, 1: threshold -2 again.
+    assert best_null_threshold(all_nbest, refs, metric="exact") == (-2.0, 75.0)
+
+
+def test_best_null_threshold_answers_ties_together_and_can_answer_nothing():
+    from bertbook.qa import apply_null_threshold, best_null_threshold
+
+    # Equal diffs (0): a right, b unanswerable with a text. One threshold cannot split them:
+    # all "" gives 1 (b), answering both gives 1 + 0 = 1: not better -> answer nothing, and
+    # the threshold lies just below 0.
+    all_nbest = {"a": _nbest(1.0, "Paris", 1.0), "b": _nbest(1.0, "Zoë", 1.0)}
+    threshold, best = best_null_threshold(all_nbest, {"a": ["Paris"], "b": []})
+    assert threshold < 0.0 and best == 50.0
+    assert apply_null_threshold(all_nbest, threshold) == {"a": "", "b": ""}
+
+
+def test_best_null_threshold_bad_input():
+    from bertbook.qa import best_null_threshold
+
+    with pytest.raises(ValueError, match="metric must be"):
+        best_null_threshold({"a": _nbest(0.0, "x", 1.0)}, {"a": ["x"]}, metric="em")
+    with pytest.raises(ValueError, match="have no n-best list"):
+        best_null_threshold({}, {"a": ["x"]})
+    with pytest.raises(ValueError, match="no null entry"):
+        best_null_threshold({"a": [{"text": "x", "score": 1.0}]}, {"a": ["x"]})
+    with pytest.raises(ValueError, match="null_score_diff_threshold must be a number"):
+        _decode_v2(logits(), logits(), threshold="0")
