@@ -6,7 +6,7 @@ state-dict keys, so checkpoints move both ways without renaming.
 
 __version__ = "0.1.0"
 
-from .config import BertConfig
+from .checks import validate_inputs
 from .heads import (
     BertForMaskedLM,
     BertForMultipleChoice,
@@ -18,7 +18,8 @@ from .heads import (
     BertLMHeadModel,
 )
 from .loading import minilm_path
-from .modeling import BertModel
+from .modeling import BertConfig, BertModel
+from .packing import padding_free
 
 __all__ = [
     "BertConfig",
@@ -33,6 +34,8 @@ __all__ = [
     "BertForQuestionAnswering",
     "BertTokenizer",
     "minilm_path",
+    "padding_free",
+    "validate_inputs",
 ]
 
 

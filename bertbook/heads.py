@@ -9,14 +9,12 @@
     BertForTokenClassification     one label per token (NER)
     BertForQuestionAnswering       start / end logits of the answer span
 
-and RoBERTa's two heads with their own layout, on the same encoder (``RobertaModel``):
-
-    RobertaForMaskedLM                 MLM with ``lm_head.{dense, layer_norm, decoder, bias}``
-    RobertaForSequenceClassification   first token -> dense -> tanh -> out_proj (no pooler)
-
-Names and state-dict keys are those of ``transformers.models.bert.modeling_bert`` (and of
-``models.roberta.modeling_roberta``). The MLM decoder shares its weight with the input word
-embeddings ("tied"), as in the original BERT.
+Names and state-dict keys are those of ``transformers.models.bert.modeling_bert``. The MLM
+decoder shares its weight with the input word embeddings ("tied"), as in the original BERT.
+Each model builds its encoder from ``self.base_model_class`` (``BertModel``; megatron.py swaps in
+its pre-LN encoder). The forward passes check label shapes and dtypes only: label *values* are
+checked on the host by ``bertbook.checks.validate_inputs`` and the collators, so no forward pass
+waits on the device.
 
 Shapes: B batch, T sequence length, H hidden, V vocabulary, C choices, K labels.
 """
@@ -29,9 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import BertConfig
-from .modeling import (ACTIVATIONS, BertModel, BertPreTrainedModel, ModelOutput, RobertaModel, check_input_ids,
-                       check_roberta_config)
+from .modeling import ACTIVATIONS, BertConfig, BertPreTrainedModel, ModelOutput, check_shapes
 
 IGNORE_INDEX = -100  # label value that CrossEntropyLoss skips (PyTorch's default ignore_index)
 
@@ -105,26 +101,21 @@ class QuestionAnsweringModelOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
-# ----------------------------------------------------------------------------- label checks
+# ----------------------------------------------------------------------------- label shapes
 
 
-def _check_labels(labels: torch.Tensor, shape: tuple, num_classes: int, name: str, allow_ignore: bool = True) -> None:
-    """Class-index labels: right shape, integer dtype, each in [0, num_classes) or IGNORE_INDEX."""
+def check_labels(labels: torch.Tensor, shape: tuple, name: str = "labels") -> torch.Tensor:
+    """Class-index labels: a tensor of integers of the given shape (values: checks.py).
+    One label per sequence may come as (B,) or (B, 1), as in transformers."""
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(labels).__name__}")
+    if len(shape) == 1 and labels.dim() == 2 and labels.shape[1] == 1:
+        labels = labels.view(-1)  # (B, 1) -> (B,)
     if tuple(labels.shape) != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(labels.shape)}")
     if labels.dtype.is_floating_point:
         raise TypeError(f"{name} must hold integer class ids (torch.long), got dtype {labels.dtype}")
-    if labels.numel() == 0:
-        return
-    valid = (labels >= 0) & (labels < num_classes)
-    if allow_ignore:
-        valid |= labels == IGNORE_INDEX
-    if not bool(valid.all()):
-        bad = labels[~valid].unique()[:5].tolist()
-        allowed = f"[0, {num_classes})" + (f" or {IGNORE_INDEX} (ignored)" if allow_ignore else "")
-        raise ValueError(f"{name} must be in {allowed}, got {bad}")
+    return labels
 
 
 def _outputs(out) -> dict:
@@ -242,7 +233,7 @@ class BertForPreTraining(_TiedMLMMixin, BertPreTrainedModel):
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.bert = self.base_model_class(config)
         self.cls = BertPreTrainingHeads(config)
         self.init_weights()
 
@@ -253,12 +244,11 @@ class BertForPreTraining(_TiedMLMMixin, BertPreTrainedModel):
                         output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         B, T = out.last_hidden_state.shape[:2]
         if labels is not None:
-            _check_labels(labels, (B, T), self.config.vocab_size, "labels")
+            check_labels(labels, (B, T))
         if next_sentence_label is not None:
-            next_sentence_label = next_sentence_label.view(-1) if isinstance(next_sentence_label, torch.Tensor) else next_sentence_label
-            # NSP labels are 0/1 only: an ignore index here is a data bug (see DESIGN "NSP trained with
-            # the MLM ignore index"), so -100 is rejected rather than silently skipped.
-            _check_labels(next_sentence_label, (B,), 2, "next_sentence_label", allow_ignore=False)
+            # NSP labels are 0/1 only: -100 there is a data bug (NSP trained with the MLM ignore
+            # index), which checks.validate_inputs rejects; cross_entropy here ignores no index.
+            next_sentence_label = check_labels(next_sentence_label, (B,), "next_sentence_label")
         prediction_logits, mlm_loss = self._mlm_logits_and_loss(out.last_hidden_state, labels, sparse_prediction)
         seq_relationship_logits = self.cls.seq_relationship(out.pooler_output)  # (B, 2)
         loss = None
@@ -275,7 +265,7 @@ class BertForPreTraining(_TiedMLMMixin, BertPreTrainedModel):
 class BertForMaskedLM(_TiedMLMMixin, BertPreTrainedModel):
     def __init__(self, config: BertConfig):
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.bert = self.base_model_class(config, add_pooling_layer=False)
         self.cls = BertOnlyMLMHead(config)
         self.init_weights()
 
@@ -284,7 +274,7 @@ class BertForMaskedLM(_TiedMLMMixin, BertPreTrainedModel):
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                         output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         if labels is not None:
-            _check_labels(labels, tuple(out.last_hidden_state.shape[:2]), self.config.vocab_size, "labels")
+            check_labels(labels, tuple(out.last_hidden_state.shape[:2]))
         logits, loss = self._mlm_logits_and_loss(out.last_hidden_state, labels, sparse_prediction)
         return MaskedLMOutput(loss, logits, **_outputs(out))
 
@@ -297,7 +287,7 @@ class BertLMHeadModel(_TiedMLMMixin, BertPreTrainedModel):
         if not config.is_decoder:
             raise ValueError("BertLMHeadModel needs a causal encoder: build it with BertConfig(is_decoder=True)")
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.bert = self.base_model_class(config, add_pooling_layer=False)
         self.cls = BertOnlyMLMHead(config)
         self.init_weights()
 
@@ -308,7 +298,7 @@ class BertLMHeadModel(_TiedMLMMixin, BertPreTrainedModel):
         logits = self.cls(out.last_hidden_state)  # (B, T, V)
         loss = None
         if labels is not None:
-            _check_labels(labels, tuple(logits.shape[:2]), self.config.vocab_size, "labels")
+            check_labels(labels, tuple(logits.shape[:2]))
             # Position t predicts token t+1: drop the last logit and the first label.
             shift_logits = logits[:, :-1, :].float()  # (B, T-1, V); fp32 for the loss, as HF
             shift_labels = labels[:, 1:]  # (B, T-1)
@@ -342,7 +332,7 @@ class BertLMHeadModel(_TiedMLMMixin, BertPreTrainedModel):
 class BertForNextSentencePrediction(BertPreTrainedModel):
     def __init__(self, config: BertConfig):
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.bert = self.base_model_class(config)
         self.cls = BertOnlyNSPHead(config)
         self.init_weights()
 
@@ -353,9 +343,7 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         logits = self.cls(out.pooler_output)  # (B, 2)
         loss = None
         if labels is not None:
-            labels = labels.view(-1) if isinstance(labels, torch.Tensor) else labels
-            _check_labels(labels, (logits.shape[0],), 2, "labels", allow_ignore=False)
-            loss = F.cross_entropy(logits, labels)
+            loss = F.cross_entropy(logits, check_labels(labels, (logits.shape[0],)))
         return NextSentencePredictorOutput(loss, logits, **_outputs(out))
 
 
@@ -378,7 +366,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.bert = BertModel(config)
+        self.bert = self.base_model_class(config)
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
@@ -416,17 +404,12 @@ class BertForSequenceClassification(BertPreTrainedModel):
                 return F.mse_loss(logits.squeeze(), labels.squeeze())
             return F.mse_loss(logits, labels)
         if problem == "single_label_classification":
-            labels = labels.view(-1)
             # No ignore index for sentence labels: every example must have a class.
-            _check_labels(labels, (B,), K, "labels", allow_ignore=False)
-            return F.cross_entropy(logits.view(-1, K), labels)
+            return F.cross_entropy(logits, check_labels(labels, (B,)))
         # multi-label: one independent sigmoid per class
         if tuple(labels.shape) != (B, K):
             raise ValueError(f"multi-label labels must have shape ({B}, {K}) of 0/1 targets, got {tuple(labels.shape)}")
-        labels = labels.to(logits.dtype)
-        if bool(((labels < 0) | (labels > 1)).any()):
-            raise ValueError("multi-label labels must be probabilities in [0, 1]")
-        return F.binary_cross_entropy_with_logits(logits, labels)
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
 
 
 class BertForMultipleChoice(BertPreTrainedModel):
@@ -438,7 +421,7 @@ class BertForMultipleChoice(BertPreTrainedModel):
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.bert = self.base_model_class(config)
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, 1)
@@ -446,18 +429,9 @@ class BertForMultipleChoice(BertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 labels=None, output_attentions=False, output_hidden_states=False) -> MultipleChoiceModelOutput:
-        if input_ids is not None:
-            check_input_ids(input_ids, self.config, ndim=3)
-            B, C, T = input_ids.shape
-        elif inputs_embeds is not None:
-            if inputs_embeds.dim() != 4:
-                raise ValueError(f"inputs_embeds must be 4-D (batch, num_choices, seq_len, hidden), got {tuple(inputs_embeds.shape)}")
-            B, C, T = inputs_embeds.shape[:3]
-        else:
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        for name, t in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids), ("position_ids", position_ids)):
-            if t is not None and tuple(t.shape) != (B, C, T):
-                raise ValueError(f"{name} must have shape {(B, C, T)} like input_ids, got {tuple(t.shape)}")
+        B, C, T = check_shapes(self.config, input_ids, inputs_embeds, ndim=3,
+                               attention_mask=attention_mask, token_type_ids=token_type_ids,
+                               position_ids=position_ids)
 
         def flat(t):
             return None if t is None else t.reshape(B * C, *t.shape[2:])  # (B*C, T[, H])
@@ -467,8 +441,7 @@ class BertForMultipleChoice(BertPreTrainedModel):
         logits = self.classifier(self.dropout(out.pooler_output)).view(B, C)  # (B*C, 1) -> (B, C)
         loss = None
         if labels is not None:
-            _check_labels(labels.view(-1), (B,), C, "labels", allow_ignore=False)
-            loss = F.cross_entropy(logits, labels.view(-1))
+            loss = F.cross_entropy(logits, check_labels(labels, (B,)))
         return MultipleChoiceModelOutput(loss, logits, **_outputs(out))
 
 
@@ -479,7 +452,7 @@ class BertForTokenClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.bert = self.base_model_class(config, add_pooling_layer=False)
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
@@ -492,7 +465,7 @@ class BertForTokenClassification(BertPreTrainedModel):
         logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, K)
         loss = None
         if labels is not None:
-            _check_labels(labels, tuple(logits.shape[:2]), self.num_labels, "labels")
+            check_labels(labels, tuple(logits.shape[:2]))
             loss = F.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1), ignore_index=IGNORE_INDEX)
         return TokenClassifierOutput(loss, logits, **_outputs(out))
 
@@ -510,7 +483,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self.num_labels = config.num_labels
         if config.num_labels != 2:
             raise ValueError(f"BertForQuestionAnswering needs num_labels=2 (start and end), got {config.num_labels}")
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.bert = self.base_model_class(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
@@ -541,115 +514,3 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             end_loss = F.cross_entropy(end_logits, positions[1], ignore_index=T)
             loss = (start_loss + end_loss) / 2
         return QuestionAnsweringModelOutput(loss, start_logits, end_logits, **_outputs(out))
-
-
-# ----------------------------------------------------------------------------- RoBERTa
-# RoBERTa keeps BERT's encoder (``RobertaModel`` is ``BertModel`` with RoBERTa's positions) and
-# changes the heads' layout. The state-dict keys are transformers' (``roberta.``, ``lm_head.``,
-# ``classifier.dense`` / ``classifier.out_proj``), so its checkpoints load with no renaming.
-
-
-class RobertaPreTrainedModel(BertPreTrainedModel):
-    """Base of the RoBERTa task models: the ``roberta.`` prefix, and a RoBERTa config required."""
-
-    base_model_prefix = "roberta"
-
-    def __init__(self, config: BertConfig):
-        check_roberta_config(config, type(self).__name__)
-        super().__init__(config)
-
-
-class RobertaLMHead(nn.Module):
-    """dense -> GELU -> LayerNorm -> decoder (tied to the word embeddings) + bias.
-
-    The computation of BERT's ``cls.predictions`` in one flat module with fairseq's names
-    (``layer_norm``, not ``LayerNorm``). Trap: the activation is always the exact GELU, whatever
-    ``config.hidden_act`` says; transformers hard-codes it here, so do we.
-    """
-
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.decoder.bias = self.bias  # checkpoints store it as lm_head.bias
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = F.gelu(self.dense(features))  # (..., H)
-        return self.decoder(self.layer_norm(x))  # (..., V)
-
-
-class RobertaClassificationHead(nn.Module):
-    """Sentence classification from the first token (``<s>``, RoBERTa's [CLS]).
-
-    Where BERT reads the pooler (dense + tanh, pre-trained by NSP) and adds one linear layer,
-    RoBERTa has no NSP and so no pre-trained pooler: its head *is* a fresh dense + tanh, with
-    dropout before and after, then ``out_proj`` (H -> K).
-    """
-
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
-        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(features[:, 0])  # (B, H): the first token
-        x = self.dropout(torch.tanh(self.dense(x)))  # (B, H)
-        return self.out_proj(x)  # (B, K)
-
-
-class RobertaForMaskedLM(RobertaPreTrainedModel):
-    """MLM on RoBERTa: loss = cross-entropy over the labelled positions (label != -100), as BERT's."""
-
-    tied_weights_keys = ("lm_head.decoder.weight", "lm_head.decoder.bias")
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.lm_head = RobertaLMHead(config)
-        self.init_weights()
-
-    def tie_weights(self) -> None:
-        self.lm_head.decoder.weight = self.roberta.embeddings.word_embeddings.weight
-        self.lm_head.decoder.bias = self.lm_head.bias
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head.decoder
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, output_attentions=False, output_hidden_states=False) -> MaskedLMOutput:
-        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
-        logits = self.lm_head(out.last_hidden_state)  # (B, T, V)
-        loss = None
-        if labels is not None:
-            _check_labels(labels, tuple(logits.shape[:2]), self.config.vocab_size, "labels")
-            loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.view(-1), ignore_index=IGNORE_INDEX)
-        return MaskedLMOutput(loss, logits, **_outputs(out))
-
-
-class RobertaForSequenceClassification(RobertaPreTrainedModel):
-    """RoBERTa's classification head on the first token; the loss is BERT's (``config.problem_type``:
-    regression, single-label or multi-label, inferred per call when None; see
-    ``BertForSequenceClassification``), reused as is."""
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.classifier = RobertaClassificationHead(config)
-        self.init_weights()
-
-    problem_type_for = BertForSequenceClassification.problem_type_for
-    loss = BertForSequenceClassification.loss
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, output_attentions=False, output_hidden_states=False) -> SequenceClassifierOutput:
-        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
-        logits = self.classifier(out.last_hidden_state)  # (B, K)
-        loss = self.loss(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss, logits, **_outputs(out))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .config import BertConfig
+from .modeling import BertConfig
 
 logger = logging.getLogger("bertbook")
 
@@ -225,7 +225,7 @@ def save_pretrained(model: torch.nn.Module, folder: str | os.PathLike) -> None:
     tied = set(getattr(model, "tied_weights_keys", ()))
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k not in tied}
     config = model.config
-    config.extra["architectures"] = [type(model).__name__.replace("Bert", "MegatronBert", 1) if config.pre_layernorm else type(model).__name__]
+    config.extra["architectures"] = [type(model).__name__]
     config.save_pretrained(folder)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model-", suffix=".safetensors.tmp")
     os.close(fd)

@@ -6,6 +6,7 @@ import torch
 import transformers
 
 import bertbook
+from bertbook import megatron as megatron_models
 from bertbook.loading import load_weights_into
 
 # Random-weight configs: a small standard one, an odd one (hidden 96 / 3 heads, 1 layer, 1 token
@@ -40,6 +41,11 @@ def hf_class(name: str, megatron: bool = False):
     return getattr(transformers, MEGATRON_NAMES[name] if megatron else name)
 
 
+def our_class(name: str, megatron: bool = False):
+    """Ours for a transformers name: bertbook.BertX, or bertbook.megatron.MegatronBertX."""
+    return getattr(megatron_models, MEGATRON_NAMES[name]) if megatron else getattr(bertbook, name)
+
+
 def make_twins(name: str, cfg: dict, megatron: bool = False, seed: int = 0, attn: str = "eager", **extra):
     """transformers model with random weights, and ours loaded from its state dict. Both in eval mode."""
     torch.manual_seed(seed)
@@ -49,7 +55,7 @@ def make_twins(name: str, cfg: dict, megatron: bool = False, seed: int = 0, attn
     hf_cfg_cls = transformers.MegatronBertConfig if megatron else transformers.BertConfig
     hf = hf_class(name, megatron)(hf_cfg_cls(**cfg, attn_implementation="eager")).eval()
     ours_cfg = bertbook.BertConfig(**cfg, pre_layernorm=megatron, attn_implementation=attn)
-    ours = getattr(bertbook, name)(ours_cfg).eval()
+    ours = our_class(name, megatron)(ours_cfg).eval()
     # Perturb LayerNorm and bias parameters away from their 1/0 initial values so that a
     # mix-up between weight and bias, or a missing bias, cannot hide behind the initialisation.
     with torch.no_grad():

@@ -1,4 +1,9 @@
-"""Bad input fails early with a message that names the problem and the allowed range."""
+"""Bad input fails early with a message that names the problem and the allowed range.
+
+Types and shapes are checked by the models themselves; values (ids, labels) by
+``bertbook.validate_inputs`` on the host, which the training loop runs on every batch (the
+models never read tensor values, so that nothing waits on the device).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,12 @@ def ids(B=2, T=5):
     return torch.randint(1, CFG["vocab_size"], (B, T))
 
 
+def check(m, batch):
+    """The path a batch takes in training: values on the host, then the model."""
+    bertbook.validate_inputs(m, batch)
+    return m(**batch)
+
+
 @pytest.mark.parametrize("bad,match", [
     (torch.zeros(1, 13, dtype=torch.long), r"sequence length 13, longer than max_position_embeddings=12"),
     (torch.tensor([[1, 2, 50]]), r"input_ids must be in \[0, vocab_size=50\), got values in \[1, 50\]"),
@@ -30,7 +41,7 @@ def ids(B=2, T=5):
 ])
 def test_bad_input_ids(bad, match):
     with pytest.raises(ValueError, match=match):
-        model()(bad)
+        check(model(), {"input_ids": bad})
 
 
 def test_float_input_ids_is_a_type_error():
@@ -45,7 +56,7 @@ def test_list_input_ids_is_a_type_error():
 
 def test_token_type_out_of_range():
     with pytest.raises(ValueError, match=r"token_type_ids must be in \[0, 2\), got values in \[0, 2\]"):
-        model()(ids(), token_type_ids=torch.tensor([[0, 0, 1, 2, 0]] * 2))
+        check(model(), {"input_ids": ids(), "token_type_ids": torch.tensor([[0, 0, 1, 2, 0]] * 2)})
 
 
 @pytest.mark.parametrize("name", ["attention_mask", "token_type_ids"])
@@ -75,7 +86,7 @@ def test_broadcastable_mask_is_not_silently_broadcast():
 ])
 def test_labels_out_of_range_or_wrong_shape(name, kwargs, labels, match):
     with pytest.raises(ValueError, match=match):
-        model(name, **kwargs)(ids(), labels=labels)
+        check(model(name, **kwargs), {"input_ids": ids(), "labels": labels})
 
 
 def test_float_class_labels_are_a_type_error():
@@ -85,7 +96,7 @@ def test_float_class_labels_are_a_type_error():
 
 def test_nsp_label_with_the_mlm_ignore_index_is_rejected():
     with pytest.raises(ValueError, match=r"next_sentence_label must be in \[0, 2\), got \[-100\]"):
-        model("BertForPreTraining")(ids(), next_sentence_label=torch.tensor([0, -100]))
+        check(model("BertForPreTraining"), {"input_ids": ids(), "next_sentence_label": torch.tensor([0, -100])})
 
 
 def test_multiple_choice_needs_3d_input():
@@ -95,11 +106,11 @@ def test_multiple_choice_needs_3d_input():
 
 def test_multiple_choice_label_beyond_the_choices():
     with pytest.raises(ValueError, match=r"labels must be in \[0, 4\), got \[4\]"):
-        model("BertForMultipleChoice")(torch.randint(0, 50, (2, 4, 5)), labels=torch.tensor([1, 4]))
+        check(model("BertForMultipleChoice"), {"input_ids": torch.randint(0, 50, (2, 4, 5)), "labels": torch.tensor([1, 4])})
 
 
 def test_multiple_choice_mask_shape():
-    with pytest.raises(ValueError, match=r"attention_mask must have shape \(2, 4, 5\)"):
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(2, 5\) but input_ids has shape \(2, 4, 5\)"):
         model("BertForMultipleChoice")(torch.randint(0, 50, (2, 4, 5)), attention_mask=torch.ones(2, 5))
 
 
@@ -119,13 +130,30 @@ def test_qa_float_positions():
 
 
 def test_errors_come_before_any_kernel(monkeypatch):
-    """An out-of-range id must be caught before the embedding lookup runs."""
+    """A wrong shape is caught before the embedding lookup runs, and validate_inputs reads the
+    values without running the model at all."""
     m = model()
     called = []
     monkeypatch.setattr(m.embeddings, "forward", lambda *a, **k: called.append(1))
     with pytest.raises(ValueError):
-        m(torch.tensor([[1, 999]]))
+        m(torch.tensor([[1, 2]]), attention_mask=torch.ones(1, 3, dtype=torch.long))
+    with pytest.raises(ValueError):
+        bertbook.validate_inputs(m, {"input_ids": torch.tensor([[1, 999]])})
     assert not called
+
+
+def test_validate_inputs_accepts_a_good_batch_of_every_kind():
+    batch = {"input_ids": ids(), "attention_mask": torch.ones(2, 5, dtype=torch.long),
+             "token_type_ids": torch.zeros(2, 5, dtype=torch.long)}
+    bertbook.validate_inputs(model("BertForMaskedLM"), {**batch, "labels": torch.full((2, 5), -100)})
+    bertbook.validate_inputs(model("BertForSequenceClassification", num_labels=3),
+                             {**batch, "labels": torch.tensor([0, 2])})
+    bertbook.validate_inputs(model("BertForPreTraining"), {**batch, "next_sentence_label": torch.tensor([0, 1])})
+
+
+def test_a_mask_of_other_values_than_0_and_1_is_refused():
+    with pytest.raises(ValueError, match=r"attention_mask must be in \[0, 2\)"):
+        bertbook.validate_inputs(model(), {"input_ids": ids(), "attention_mask": torch.full((2, 5), 2)})
 
 
 def test_lm_head_model_needs_a_decoder_config():

@@ -11,7 +11,8 @@ import transformers
 import bertbook
 from bertbook.loading import WeightsNotFoundError
 
-from parity_utils import CONFIGS, HEADS, MEGATRON_NAMES, labels_for, make_batch, make_twins, max_abs_diff, output_fields
+from parity_utils import (CONFIGS, HEADS, MEGATRON_NAMES, labels_for, make_batch, make_twins, max_abs_diff,
+                          our_class, output_fields)
 
 
 def _inputs(name, cfg):
@@ -54,7 +55,7 @@ def test_transformers_to_ours_round_trip(name, megatron, tmp_path):
     extra = {"num_labels": 3} if name in ("BertForSequenceClassification", "BertForTokenClassification") else {}
     _, hf = make_twins(name, cfg, megatron=megatron, seed=6, **extra)
     hf.save_pretrained(tmp_path)
-    ours, info = getattr(bertbook, name).from_pretrained(tmp_path, output_loading_info=True)
+    ours, info = our_class(name, megatron).from_pretrained(tmp_path, output_loading_info=True)
     assert info.missing_keys == [] and info.unexpected_keys == [], info
     assert ours.config.pre_layernorm == megatron
     batch = _inputs(name, cfg)

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 import bertbook
 from bertbook import BertConfig
-from bertbook.heads import RobertaForMaskedLM, RobertaForSequenceClassification
+from bertbook.packing import padding_free
+from bertbook.roberta import RobertaForMaskedLM, RobertaForSequenceClassification
 from bertbook.loading import load_state_dict, load_weights_into
-from bertbook.modeling import RobertaModel, create_position_ids_from_input_ids
+from bertbook.roberta import RobertaModel, create_position_ids_from_input_ids
 
 from parity_utils import max_abs_diff, output_fields
 
@@ -202,7 +203,7 @@ def test_sdpa_path_equals_eager_path():
 def test_padding_free_path_equals_padded_path_at_real_tokens():
     cfg = CONFIGS["base-like"]
     ours, _ = make_twins("RobertaModel", cfg)
-    packed = RobertaModel(BertConfig.from_dict(cfg, position_ids_from_padding=True, padding_free=True)).eval()
+    packed = padding_free(RobertaModel(BertConfig.from_dict(cfg, position_ids_from_padding=True))).eval()
     load_weights_into(packed, ours.state_dict())
     batch = make_batch(cfg, "left")
     with torch.no_grad():
@@ -300,7 +301,7 @@ def test_save_pretrained_round_trip(name, tmp_path):
 
 def test_mlm_checkpoint_under_other_classes(tmp_path):
     """A RobertaForMaskedLM folder: the bare encoder drops the LM head (reported), the classifier
-    reports its fresh head, and a Bert* task model reads the encoder through the prefix mapping."""
+    reports its fresh head, and a Bert* task model refuses it with a pointer to the RoBERTa class."""
     cfg = CONFIGS["base-like"]
     _, hf = make_twins("RobertaForMaskedLM", cfg, seed=6)
     hf.save_pretrained(tmp_path)
@@ -317,12 +318,9 @@ def test_mlm_checkpoint_under_other_classes(tmp_path):
     clf, info = RobertaForSequenceClassification.from_pretrained(tmp_path, output_loading_info=True, num_labels=4)
     assert info.missing_keys == ["classifier.dense.bias", "classifier.dense.weight",
                                  "classifier.out_proj.bias", "classifier.out_proj.weight"]
-    bert_clf, info = bertbook.BertForSequenceClassification.from_pretrained(tmp_path, output_loading_info=True)
-    assert info.missing_keys == ["bert.pooler.dense.bias", "bert.pooler.dense.weight", "classifier.bias",
-                                 "classifier.weight"]
-    assert all(k.startswith("lm_head.") for k in info.unexpected_keys)
-    with torch.no_grad():
-        assert max_abs_diff(bert_clf.bert(**batch).last_hidden_state, reference) <= TOL
+    # A Bert* class has BERT's positions, not RoBERTa's: it refuses the folder and names the class.
+    with pytest.raises(ValueError, match="model_type 'bert', but the config is 'roberta'.*bertbook.roberta"):
+        bertbook.BertForSequenceClassification.from_pretrained(tmp_path)
 
 
 # ----------------------------------------------------------------------------- config
@@ -353,7 +351,7 @@ def test_bad_roberta_configs_and_inputs_are_clear_errors():
         BertConfig.for_roberta(pre_layernorm=True)
     with pytest.raises(ValueError, match="leaves no position for a token"):
         BertConfig(position_ids_from_padding=True, pad_token_id=1, max_position_embeddings=2)
-    with pytest.raises(ValueError, match="needs a RoBERTa config"):
+    with pytest.raises(ValueError, match="implements model_type 'roberta', but the config is 'bert'"):
         RobertaForMaskedLM(BertConfig(**{k: v for k, v in CONFIGS["base-like"].items()}))
     cfg = CONFIGS["pad3"]  # 20 position rows, first token at 4: at most 16 tokens
     model = RobertaModel(BertConfig.from_dict(cfg, position_ids_from_padding=True)).eval()

@@ -170,7 +170,7 @@ def test_mask_binary_batch_with_tokens_in_cells():
 
 @pytest.mark.parametrize("dtype, shown", [(torch.float32, "-3.4028e+38"), (torch.float16, "-65504")])
 def test_mask_additive_from_extended_attention_mask(dtype, shown):
-    mask = extended_attention_mask(torch.tensor([[1, 1, 0]]), 1, 3, dtype, torch.device("cpu"))  # (1, 1, 1, 3)
+    mask = extended_attention_mask(torch.tensor([[1, 1, 0]]), dtype)  # (1, 1, 1, 3)
     fig = viz.plot_mask(mask, ["[CLS]", "x", "[PAD]"])
     (ax,) = fig.axes
     assert _cell_texts(ax) == ["0", "0", "min"]
@@ -180,7 +180,7 @@ def test_mask_additive_from_extended_attention_mask(dtype, shown):
 
 def test_mask_square_causal():
     T = 4
-    mask = extended_attention_mask(None, 1, T, torch.float32, torch.device("cpu"), causal=True)  # (1, 1, T, T)
+    mask = extended_attention_mask(torch.ones(1, T), torch.float32, causal=True)  # (1, 1, T, T)
     fig = viz.plot_mask(mask, list("abcd"), row_labels=list("abcd"))
     blocked = np.asarray(fig.axes[0].images[0].get_array())
     np.testing.assert_array_equal(blocked, np.triu(np.ones((T, T)), k=1))  # future keys are masked
