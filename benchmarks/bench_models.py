@@ -11,7 +11,7 @@ ours is faster). Results go to ``benchmarks/results/models-<device>.json`` for t
 Cases
   encoder_fixed    MiniLM encoder forward, batch 32 x 128, no padding (inference)
   encoder_ragged   MiniLM encoder forward on batches of 32 real BBC sentences: transformers pads to
-                   the batch maximum; ours runs padding-free (``padding_free=True``)
+                   the batch maximum; ours runs padding-free (``bertbook.padding_free``)
   train_seqcls     one training step (forward, backward, AdamW) of sequence classification on
                    MiniLM, batch 16 x 128; also the peak memory of a step for each (CUDA: allocator
                    peak; Linux CPU: peak RSS above the RSS before the step, each in a fresh process)
@@ -43,10 +43,11 @@ MINI = dict(vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attentio
             max_position_embeddings=512)
 
 
-def twins(name: str, config_kwargs: dict | None, device, dtype, folder=None, num_labels=None, **ours_switches):
+def twins(name: str, config_kwargs: dict | None, device, dtype, folder=None, num_labels=None,
+          padding_free=False):
     """transformers' model and ours with identical weights (from the MiniLM folder, or random from a config).
 
-    ``num_labels`` sizes both heads; ``ours_switches`` (``padding_free=True``...) go to our config only.
+    ``num_labels`` sizes both heads; ``padding_free`` applies ``bertbook.padding_free`` to ours only.
     """
     import transformers
 
@@ -54,12 +55,14 @@ def twins(name: str, config_kwargs: dict | None, device, dtype, folder=None, num
     if folder is not None:
         labels = {} if num_labels is None else {"num_labels": num_labels}
         hf = hf_cls.from_pretrained(str(folder), attn_implementation="sdpa", **labels)
-        cfg = bertbook.BertConfig.from_pretrained(folder, **labels, **ours_switches)
+        cfg = bertbook.BertConfig.from_pretrained(folder, **labels)
     else:
         torch.manual_seed(0)
         hf = hf_cls(transformers.BertConfig(**config_kwargs, attn_implementation="sdpa"))
-        cfg = bertbook.BertConfig(**config_kwargs, **ours_switches)
+        cfg = bertbook.BertConfig(**config_kwargs)
     ours = getattr(bertbook, name)(cfg)
+    if padding_free:
+        bertbook.padding_free(ours)
     load_weights_into(ours, hf.state_dict())
     return ours.to(device, dtype), hf.to(device, dtype)
 
