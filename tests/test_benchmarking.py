@@ -39,13 +39,17 @@ def test_training_flops_are_three_forwards():
     assert counted == benchmarking.encoder_flops(config, 2, 16, training=True)
 
 
-def test_mlm_head_flops_dense_vs_sparse():
+def test_mlm_head_flops_dense_sparse_and_training():
     config = bertbook.BertConfig(**CFG)
-    model = bertbook.BertForMaskedLM(config)
-    hidden = torch.randn(2, 10, 32)
-    head = model.cls
+    head = bertbook.BertForMaskedLM(config).cls
+    hidden = torch.randn(2, 10, 32, requires_grad=True)
     assert _count(lambda: head(hidden)) == benchmarking.mlm_head_flops(config, 20)
-    assert benchmarking.mlm_head_flops(config, 3) * 20 == benchmarking.mlm_head_flops(config, 60)
+    # Sparse prediction: the head sees only the masked positions, here 3 of 20.
+    masked = hidden.reshape(20, 32)[[1, 7, 12]]  # (3, H)
+    assert _count(lambda: head(masked)) == benchmarking.mlm_head_flops(config, 3)
+    # Training: each product's backward is two products of its size (input and weight grads).
+    counted = _count(lambda: head(hidden).sum().backward())
+    assert counted == benchmarking.mlm_head_flops(config, 20, training=True)
 
 
 def test_encoder_flops_rejects_bad_sizes():
