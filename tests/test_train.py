@@ -507,6 +507,7 @@ def _load_ddp_check():
     return module
 
 
+@pytest.mark.ddp  # torchrun with two processes: left out of make test-fast
 @pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
                     reason="torch.distributed with the gloo backend is not available in this torch build")
 def test_torchrun_two_processes_average_gradients_like_one_big_batch(tmp_path):
