@@ -994,3 +994,378 @@ def read_squad(path: str | Path) -> list[dict[str, Any]]:
     if not rows:
         raise SquadFormatError(f"{path}: the file holds no questions")
     return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# One call: question + context -> answers (needs torch and bertbook.data; imported when called)
+# ----------------------------------------------------------------------------------------------
+
+QA_CONFIG = "qa_config.json"  # beside config.json: the decoding settings and the null threshold
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+def window_logits(model: Any, features: Sequence[Mapping[str, Any]], batch_size: int = 32):
+    """Start and end logits of every window: two lists of (T_f,) numpy arrays, one per feature.
+
+    Runs on the model's own device, in eval mode under ``torch.inference_mode`` (the model's
+    train/eval mode is restored afterwards). Windows are batched by length, so a batch carries
+    little padding; the padding is cut off again before decoding.
+    """
+    import torch
+
+    from .data import pad_collate
+
+    _check_positive_int("batch_size", batch_size)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    starts: list[Any] = [None] * len(features)
+    ends: list[Any] = [None] * len(features)
+    try:
+        with torch.inference_mode():
+            for b in range(0, len(order), batch_size):
+                idx = order[b : b + batch_size]
+                batch = pad_collate([{k: features[i][k] for k in MODEL_INPUTS} for i in idx])
+                out = model(**{k: v.to(device) for k, v in batch.items()})  # (b, T) each
+                start = out.start_logits.float().cpu().numpy()
+                end = out.end_logits.float().cpu().numpy()
+                for row, i in enumerate(idx):
+                    T = len(features[i]["input_ids"])
+                    starts[i], ends[i] = start[row, :T], end[row, :T]
+    finally:
+        model.train(was_training)
+    return starts, ends
+
+
+def predict_nbest(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]], *, max_length: int = 384,
+                  doc_stride: int = 128, max_answer_length: int = 30, n_best: int = 20,
+                  batch_size: int = 32) -> dict[Any, list[dict[str, Any]]]:
+    """{id: n-best list with its null entry} for rows with ``id``, ``question``, ``context``.
+
+    Decide with ``apply_null_threshold(nbest, threshold)`` (``math.inf``: never "no answer")."""
+    from .data import prepare_qa_eval_features
+
+    features = prepare_qa_eval_features(tokenizer, [r["question"] for r in rows], [r["context"] for r in rows],
+                                        max_length=max_length, doc_stride=doc_stride)
+    starts, ends = window_logits(model, features, batch_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no valid span: the null entry answers
+        _, nbest = postprocess_predictions([(r["id"], r["context"]) for r in rows], features, starts, ends,
+                                           n_best=n_best, max_answer_length=max_answer_length,
+                                           version_2_with_negative=True)
+    return nbest
+
+
+def answer(model: Any, tokenizer: Any, question: str, context: str, top_k: int = 3, max_length: int = 384,
+           doc_stride: int = 128, max_answer_length: int = 30,
+           null_threshold: float | None = None) -> list[dict[str, Any]]:
+    """The ``top_k`` best answers to ``question`` in ``context``, best first.
+
+    What transformers' question-answering pipeline does, in the steps the chapter shows:
+    windows of ``max_length`` tokens overlapping by ``doc_stride`` (``prepare_qa_eval_features``),
+    start/end logits for each window (on the model's device), the n-best spans over all windows,
+    whole words (``snap_to_words``), and a probability for each: the softmax of the span scores
+    over the n-best list, the null answer included. Each answer is a dict ``text``, ``start``,
+    ``end`` (characters into ``context``, end exclusive: ``context[start:end] == text``),
+    ``score`` (start logit + end logit) and ``probability``.
+
+    ``null_threshold=None`` (a SQuAD v1.1 model) never answers "". With a number (the model's
+    threshold from validation, see ``best_null_threshold``) the first answer is ``""`` (start =
+    end = 0) with its probability when ``null score - best span score > null_threshold``.
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"question must be a non-empty str, got {question!r}")
+    if not isinstance(context, str) or not context.strip():
+        raise ValueError("the context is empty: there is nothing to extract an answer from")
+    _check_positive_int("top_k", top_k)
+    if null_threshold is not None and (isinstance(null_threshold, bool) or not isinstance(
+            null_threshold, (int, float, np.floating)) or math.isnan(null_threshold)):
+        raise ValueError(f"null_threshold must be None or a number, got {null_threshold!r}")
+    nbest = predict_nbest(model, tokenizer, [{"id": 0, "question": question, "context": context}],
+                          max_length=max_length, doc_stride=doc_stride,
+                          max_answer_length=max_answer_length, n_best=max(20, top_k))[0]
+    spans = [e for e in nbest if e["text"]]
+    null = next(e for e in nbest if not e["text"])
+    says_null = null_threshold is not None and null_score_diff(nbest) > null_threshold
+    chosen = ([null] + spans[: top_k - 1]) if says_null else spans[:top_k]
+    return [{"text": e["text"], "start": e["start_char"], "end": e["end_char"], "score": e["score"],
+             "probability": e["probability"]} for e in chosen]
+
+
+# ----------------------------------------------------------------------------------------------
+# Train, save and load a QA model (python -m bertbook.qa train / answer / evaluate)
+# ----------------------------------------------------------------------------------------------
+
+
+def _train_features(tokenizer: Any, rows: Sequence[Mapping[str, Any]], max_length: int, doc_stride: int):
+    from .data import prepare_qa_train_features
+
+    firsts = [(r["answers"]["answer_start"][0], r["answers"]["text"][0]) if r["answers"]["text"]
+              else (None, None) for r in rows]  # no answer: every window is labelled [CLS]
+    features = prepare_qa_train_features(tokenizer, [r["question"] for r in rows], [r["context"] for r in rows],
+                                         [s for s, _ in firsts], [t for _, t in firsts],
+                                         max_length=max_length, doc_stride=doc_stride)
+    for f in features:
+        del f["example_index"]  # bookkeeping, not a model input
+    return features
+
+
+def _bbc_or_files(train_file, validation_file, seed: int, unanswerable_fraction: float):
+    """(train rows, validation rows): the SQuAD files when given, else the BBC questions."""
+    if train_file is not None:
+        return read_squad(train_file), (read_squad(validation_file) if validation_file is not None else [])
+    from .corpora import load_bbc_qa
+
+    qa = load_bbc_qa(seed=seed, unanswerable_fraction=unanswerable_fraction)
+    return qa["train"].to_list(), qa["validation"].to_list()
+
+
+def _subset(rows: list, n: int | None, seed: int) -> list:
+    if n is None or n >= len(rows):
+        return rows
+    _check_positive_int("the number of questions", n)
+    import random
+
+    keep = sorted(random.Random(seed).sample(range(len(rows)), n))  # a fixed random subset
+    return [rows[i] for i in keep]
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse to replace a file, or a folder that is not a saved model (it would be deleted)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise ValueError(f"--out {str(out)!r} is a non-empty folder that holds no saved model; "
+                         "refusing to replace it")
+
+
+def save_atomically(out: str | Path, write) -> Path:
+    """Call ``write(folder)`` on a fresh sibling folder, then swap it in as ``out`` by renames,
+    so ``out`` is always either the old complete model or the new one, never half written."""
+    import os
+    import shutil
+    import tempfile
+
+    out = Path(out)
+    _check_out_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        write(tmp)
+        tmp.chmod(0o755)  # mkdtemp makes it private
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def evaluate_rows(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]], null_threshold: float | None,
+                  *, max_length: int = 384, doc_stride: int = 128, batch_size: int = 32) -> dict[str, Any]:
+    """SQuAD metrics of the model on ``rows`` with the given null threshold (None: never "").
+
+    For rows with unanswerable questions it also reports, as the official v2.0 script,
+    ``best_f1`` / ``best_f1_thresh`` and ``best_exact`` / ``best_exact_thresh``: the scores a
+    threshold chosen on these same rows would reach (an upper bound, not a fair test score)."""
+    nbest = predict_nbest(model, tokenizer, rows, max_length=max_length, doc_stride=doc_stride,
+                          batch_size=batch_size)
+    threshold = math.inf if null_threshold is None else null_threshold
+    metrics: dict[str, Any] = squad_evaluate(apply_null_threshold(nbest, threshold), rows)
+    if any(not r["answers"]["text"] for r in rows):
+        for name in ("f1", "exact"):
+            best_threshold, best = best_null_threshold(nbest, rows, metric=name)
+            metrics[f"best_{name}"], metrics[f"best_{name}_thresh"] = best, best_threshold
+    return metrics
+
+
+def train_qa(out: str | Path, *, model_source: str | Path | None = None, epochs: int = 2, max_length: int = 256,
+             doc_stride: int = 64, batch_size: int = 16, lr: float = 5e-5, warmup_ratio: float = 0.1,
+             max_train: int | None = None, max_validation: int | None = None,
+             unanswerable_fraction: float = 0.2, seed: int = 0, device: str = "auto",
+             train_file: str | Path | None = None, validation_file: str | Path | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Fine-tune ``BertForQuestionAnswering`` and save it (weights, tokenizer, ``qa_config.json``).
+
+    Data: the BBC questions (``bertbook.corpora.load_bbc_qa``) or SQuAD files. The null
+    threshold is chosen on the validation rows to maximise F1 (``best_null_threshold``) when they
+    hold unanswerable questions, else it is None (never answer ""). Returns the qa_config dict:
+    the settings, the threshold, the validation metrics and the minutes taken.
+    """
+    import time
+
+    import torch
+
+    from . import BertForQuestionAnswering, BertTokenizer, minilm_path
+    from .data import pad_collate
+    from .loading import resolve_model_source
+    from .train import Trainer, TrainConfig, make_loader, set_seed
+
+    out = Path(out)
+    _check_out_dir(out)  # before an hour of training, not after
+    t0 = time.perf_counter()
+    folder = resolve_model_source(model_source if model_source is not None else minilm_path())
+    train_rows, val_rows = _bbc_or_files(train_file, validation_file, seed, unanswerable_fraction)
+    train_rows, val_rows = _subset(train_rows, max_train, seed), _subset(val_rows, max_validation, seed)
+    tokenizer = BertTokenizer.from_pretrained(folder)
+    set_seed(seed)  # qa_outputs is new: its weights are drawn at random
+    model = BertForQuestionAnswering.from_pretrained(folder)
+    features = _train_features(tokenizer, train_rows, max_length, doc_stride)
+    loader = make_loader(features, batch_size, seed=seed, collate_fn=pad_collate)
+    config = TrainConfig(lr=lr, epochs=epochs, warmup_ratio=warmup_ratio, seed=seed, device=device,
+                         log_every=max(1, epochs * len(loader) // 50), disable_progress=not progress)
+    Trainer(model, config, loader).train()
+    train_minutes = (time.perf_counter() - t0) / 60
+    qa_config: dict[str, Any] = {
+        "max_length": max_length, "doc_stride": doc_stride, "max_answer_length": 30,
+        "null_threshold": None, "model_source": str(folder), "seed": seed, "epochs": epochs,
+        "lr": lr, "batch_size": batch_size, "train_questions": len(train_rows),
+        "train_windows": len(features), "train_unanswerable": sum(not r["answers"]["text"] for r in train_rows),
+        "validation_questions": len(val_rows), "train_minutes": round(train_minutes, 2),
+    }
+    if val_rows:
+        nbest = predict_nbest(model, tokenizer, val_rows, max_length=max_length, doc_stride=doc_stride)
+        if any(not r["answers"]["text"] for r in val_rows):
+            qa_config["null_threshold"], _ = best_null_threshold(nbest, val_rows, metric="f1")
+            qa_config["validation_without_null"] = squad_evaluate(apply_null_threshold(nbest, math.inf), val_rows)
+        threshold = qa_config["null_threshold"]
+        qa_config["validation"] = squad_evaluate(
+            apply_null_threshold(nbest, math.inf if threshold is None else threshold), val_rows)
+    qa_config["minutes"] = round((time.perf_counter() - t0) / 60, 2)
+
+    def write(tmp: Path) -> None:
+        model.to(torch.device("cpu")).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / QA_CONFIG).write_text(json.dumps(qa_config, indent=2) + "\n", encoding="utf-8")
+
+    save_atomically(out, write)
+    return qa_config
+
+
+def load_qa_model(folder: str | Path, device: str = "auto"):
+    """(model, tokenizer, qa_config) from a folder written by ``train_qa`` (or any HF BERT QA
+    folder: then the qa_config is the defaults, with no null threshold)."""
+    import torch
+
+    from . import BertForQuestionAnswering, BertTokenizer
+
+    folder = Path(folder)
+    if not folder.is_dir() or not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"no model folder at {str(folder)!r} (it needs config.json, the weights and "
+                                "vocab.txt, as 'python -m bertbook.qa train --out DIR' writes them)")
+    qa_config = {"max_length": 384, "doc_stride": 128, "max_answer_length": 30, "null_threshold": None}
+    if (folder / QA_CONFIG).is_file():
+        qa_config.update(json.loads((folder / QA_CONFIG).read_text(encoding="utf-8")))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = BertForQuestionAnswering.from_pretrained(folder).to(device).eval()
+    return model, BertTokenizer.from_pretrained(folder), qa_config
+
+
+def _parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bertbook.qa", description="Extractive question answering.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="fine-tune on the BBC questions (or SQuAD files) and save")
+    t.add_argument("--out", required=True, help="folder to write the model to (replaced atomically)")
+    t.add_argument("--model", default=None, help="model folder to start from (default: bundled MiniLM)")
+    t.add_argument("--epochs", type=int, default=2)
+    t.add_argument("--max-length", type=int, default=256)
+    t.add_argument("--doc-stride", type=int, default=64)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=5e-5)
+    t.add_argument("--max-train", type=int, default=None, help="use N training questions (default all)")
+    t.add_argument("--max-validation", type=int, default=None, help="choose the threshold on N (default all)")
+    t.add_argument("--unanswerable-fraction", type=float, default=0.2)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--train-file", default=None, help="a SQuAD JSON file instead of the BBC questions")
+    t.add_argument("--validation-file", default=None, help="with --train-file: the threshold's SQuAD file")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a = sub.add_parser("answer", help="answer one question about a text file")
+    a.add_argument("--model", required=True)
+    a.add_argument("--question", required=True)
+    a.add_argument("--context-file", required=True, help="a UTF-8 text file ('-': standard input)")
+    a.add_argument("--top-k", type=int, default=3)
+    a.add_argument("--no-null", action="store_true", help="always answer a span, never ''")
+    e = sub.add_parser("evaluate", help="SQuAD v1.1/v2.0 metrics of a saved model on a SQuAD file")
+    e.add_argument("--model", required=True)
+    e.add_argument("file", help="a SQuAD v1.1 or v2.0 JSON file")
+    e.add_argument("--max-questions", type=int, default=None)
+    e.add_argument("--no-null", action="store_true", help="always answer a span, never ''")
+    e.add_argument("--batch-size", type=int, default=32)
+    return parser
+
+
+def _read_context(path: str) -> str:
+    import sys
+
+    if path == "-":
+        return sys.stdin.read()
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no context file at {path!r}")
+    return Path(path).read_text(encoding="utf-8")
+
+
+def _cmd_train(args) -> None:
+    qa_config = train_qa(args.out, model_source=args.model, epochs=args.epochs, max_length=args.max_length,
+                         doc_stride=args.doc_stride, batch_size=args.batch_size, lr=args.lr,
+                         max_train=args.max_train, max_validation=args.max_validation,
+                         unanswerable_fraction=args.unanswerable_fraction, seed=args.seed, device=args.device,
+                         train_file=args.train_file, validation_file=args.validation_file,
+                         progress=not args.no_progress)
+    print(json.dumps({"saved": str(args.out), **qa_config}, indent=2))
+
+
+def _cmd_answer(args) -> None:
+    context = _read_context(args.context_file)
+    if not context.strip():
+        raise ValueError(f"the context file {args.context_file!r} is empty")
+    model, tokenizer, qa_config = load_qa_model(args.model)
+    answers = answer(model, tokenizer, args.question, context, top_k=args.top_k,
+                     max_length=qa_config["max_length"], doc_stride=qa_config["doc_stride"],
+                     max_answer_length=qa_config["max_answer_length"],
+                     null_threshold=None if args.no_null else qa_config["null_threshold"])
+    print(f"Q: {args.question}")
+    for k, entry in enumerate(answers, 1):
+        text = repr(entry["text"]) if entry["text"] else "(no answer in the text)"
+        where = f"  (characters {entry['start']}..{entry['end']})" if entry["text"] else ""
+        print(f"{k}. {entry['probability']:6.1%}  {text}{where}")
+
+
+def _cmd_evaluate(args) -> None:
+    import time
+
+    rows = _subset(read_squad(args.file), args.max_questions, 0)  # the file first: its errors are cheap
+    model, tokenizer, qa_config = load_qa_model(args.model)
+    threshold = None if args.no_null else qa_config["null_threshold"]
+    t0 = time.perf_counter()
+    metrics = evaluate_rows(model, tokenizer, rows, threshold, max_length=qa_config["max_length"],
+                            doc_stride=qa_config["doc_stride"], batch_size=args.batch_size)
+    print(json.dumps({"file": str(args.file), "questions": len(rows), "null_threshold": threshold, **metrics,
+                      "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bertbook.qa train|answer|evaluate ...``; exit code 2 and one line on bad input."""
+    import sys
+
+    args = _parser().parse_args(argv)
+    command = {"train": _cmd_train, "answer": _cmd_answer, "evaluate": _cmd_evaluate}[args.command]
+    try:
+        command(args)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:  # SquadFormatError too
+        print(f"python -m bertbook.qa {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
