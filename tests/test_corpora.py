@@ -330,6 +330,7 @@ def _digest(dd) -> str:
     return hashlib.sha256(json.dumps({k: v.to_list() for k, v in dd.items()}, sort_keys=True).encode()).hexdigest()
 
 
+@pytest.mark.slow  # rebuilds the corpora in two fresh processes: left out of make test-fast
 def test_builds_are_deterministic_across_processes(built):
     """Rebuild the rows of the two randomised data sets in a fresh process with another
     PYTHONHASHSEED (so set or dict iteration order cannot hide in the recipe): the same seed gives

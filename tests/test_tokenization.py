@@ -309,6 +309,7 @@ def _code_points_unlike_hf(hf, tok, code_points):
     return [cp for i, cp in enumerate(code_points) if theirs.get(i) != ours.get(i)]
 
 
+@pytest.mark.slow  # every Unicode code point: left out of make test-fast
 def test_every_assigned_code_point_like_hf(hf, tok):
     """Each character between two letters: deleted, kept, split off, lower-cased, decomposed as HF does.
 
@@ -322,6 +323,7 @@ def test_every_assigned_code_point_like_hf(hf, tok):
     assert bad == [], f"{len(bad)} code points differ from HF: {[hex(cp) for cp in bad[:20]]}"
 
 
+@pytest.mark.slow  # every unassigned code point: left out of make test-fast
 def test_unassigned_code_points(hf, tok):
     # Code points unassigned in Python's Unicode database are kept (and become [UNK]), as in HF;
     # every 13th of them is tried. A few dozen are letters of a newer Unicode that Rust
