@@ -10,7 +10,8 @@ This module adds the two that act *on* a model or around its call:
 * :func:`compile_layers` - ``torch.compile`` applied to each encoder layer (regional compilation:
   every layer runs the same code, so it is compiled once and reused, and the rest of the model -
   embeddings, heads, the packing bookkeeping - stays plain eager Python);
-* :func:`autocast` - bf16 / fp16 autocast for inference or training.
+* :func:`autocast` - bf16 / fp16 autocast for inference or training. It lives in
+  ``bertbook.train``, the package's one AMP fallback, and is imported here.
 
 Both fall back with one warning where the machine cannot do what was asked (no C++ compiler for
 the CPU backend, no Triton for CUDA, fp16 on a CPU, bf16 on a GPU without it), never with a crash
@@ -24,7 +25,6 @@ or a silently different model.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
@@ -33,7 +33,7 @@ import warnings
 import torch
 from torch import nn
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+from .train import autocast  # noqa: F401 - the one AMP fallback of the package, re-exported
 
 
 def compile_problem(device: torch.device | str) -> str | None:
@@ -50,7 +50,8 @@ def compile_problem(device: torch.device | str) -> str | None:
         return f"torch._dynamo cannot be imported ({exc})"
     if device.type == "cuda" and importlib.util.find_spec("triton") is None:
         return "Inductor needs Triton on CUDA and it is not installed"
-    if device.type == "cpu" and shutil.which(os.environ.get("CXX", "g++")) is None and shutil.which("c++") is None:
+    compilers = (os.environ.get("CXX", "g++"), "c++")
+    if device.type == "cpu" and not any(shutil.which(name) for name in compilers):
         return "Inductor's CPU backend needs a C++ compiler (g++/c++) and none is on PATH"
     return None
 
@@ -82,25 +83,3 @@ def compile_layers(model: nn.Module, *, mode: str | None = None, dynamic: bool |
     for layer in layers:
         layer.compile(mode=mode, dynamic=dynamic, backend=backend)
     return model
-
-
-def autocast(device: torch.device | str, amp: str = "bf16"):
-    """A context manager running ops in ``amp`` ("bf16", "fp16" or "off") on ``device``.
-
-    Falls back, with one warning, where the dtype cannot run: fp16 on a CPU becomes bf16 (CPU
-    autocast's own low-precision type), bf16 on a GPU without bf16 becomes fp16. Note: fp16
-    *training* also needs a gradient scaler (``bertbook.train`` adds one); inference does not.
-    """
-    device = torch.device(device)
-    if amp == "off":
-        return contextlib.nullcontext()
-    if amp not in AMP_DTYPES:
-        raise ValueError(f"amp must be one of 'bf16', 'fp16', 'off'; got {amp!r}")
-    dtype = AMP_DTYPES[amp]
-    if device.type == "cpu" and dtype is torch.float16:
-        warnings.warn("autocast: fp16 is a GPU type; using bf16 on the CPU instead", stacklevel=2)
-        dtype = torch.bfloat16
-    elif device.type == "cuda" and dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        warnings.warn(f"autocast: {torch.cuda.get_device_name(device)} has no bf16; using fp16 instead", stacklevel=2)
-        dtype = torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
