@@ -60,6 +60,10 @@ try:
     from tqdm.auto import tqdm
 except ImportError:  # the bar is a nicety: train without it
     tqdm = None
+try:
+    from .checks import validate_inputs  # value checks, on the host: the models do none
+except ImportError:  # this file copied alone into another project
+    validate_inputs = None
 
 logger = logging.getLogger("bertbook.train")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -458,6 +462,13 @@ class Trainer:
             return model(*(batch if isinstance(batch, (list, tuple)) else [batch]),
                          **self.forward_kwargs)
 
+    def _to_device(self, batch):
+        """Check the batch's values while it is still on the host (no device sync), then move it."""
+        if validate_inputs is not None and isinstance(batch, Mapping) and hasattr(self.model,
+                                                                                  "config"):
+            validate_inputs(self.model, batch)
+        return move_to_device(batch, self.device)
+
     def _collate_generator(self) -> torch.Generator | None:
         generator = getattr(getattr(self.train_loader, "collate_fn", None), "generator", None)
         return generator if isinstance(generator, torch.Generator) else None
@@ -541,7 +552,7 @@ class Trainer:
             batch = next(self._batches)
             if isinstance(batch, Mapping) and "attention_mask" in batch:
                 tokens += int(batch["attention_mask"].sum())  # still on the host: no sync
-            batch = move_to_device(batch, self.device)
+            batch = self._to_device(batch)
             in_sync = self.dist.world_size == 1 or i == accum - 1  # DDP averages on the last
             with contextlib.nullcontext() if in_sync else model.no_sync():
                 loss = getattr(self._forward(model, batch), "loss", None)
@@ -611,7 +622,7 @@ class Trainer:
             return {}  # an unsharded eval set is evaluated by process 0 alone
         sums: dict[str, list[float]] = {}  # name -> [total, count]
         for batch in self.eval_loader:
-            batch = move_to_device(batch, self.device)
+            batch = self._to_device(batch)
             outputs = self._forward(self.model, batch)
             values = batch.values() if isinstance(batch, Mapping) else batch
             n = next((len(v) for v in values if isinstance(v, torch.Tensor) and v.dim()), 1)
