@@ -142,12 +142,26 @@ def _comparer(patterns: dict[str, str]):
             self.comparison_traceback: list[str] = []
 
         def format_output_compare(self, key, left, right):
-            # nbval asks pytest for this diff, which exists only inside a pytest run.
-            diff = difflib.unified_diff(str(left).splitlines(), str(right).splitlines(),
-                                        "stored", "executed", lineterm="")
-            self.comparison_traceback += [f"mismatch {key!r}:", *diff]
+            # nbval asks pytest for a diff here (only inside a pytest run of its own items);
+            # check_outputs shows the whole cell's diff instead.
+            self.comparison_traceback.append(f"mismatch {key!r}")
 
     return Comparer()
+
+
+def _diff(stored, got, comparer) -> list[str]:
+    """A unified diff of the text a reader sees in two lists of outputs, as nbval compares it:
+    the streams by name, text/plain, errors."""
+    def lines(outputs):
+        for out in outputs:
+            data = out.get("data", {})
+            text = out.get("text") or data.get("text/plain") or out.get("evalue")
+            if text is not None:
+                yield f"[{out.get('name') or out.get('ename') or 'text/plain'}]"
+                yield from comparer.sanitize(text).splitlines()
+
+    return list(difflib.unified_diff(list(lines(stored)), list(lines(got)), "stored",
+                                     "executed", lineterm=""))
 
 
 def check_outputs(source_nb, executed_nb, sanitize_file: Path = SANITIZE_FILE) -> list[Mismatch]:
@@ -171,7 +185,8 @@ def check_outputs(source_nb, executed_nb, sanitize_file: Path = SANITIZE_FILE) -
         comparer.comparison_traceback = []
         stored, got = (coalesce_streams(_without_glue(c.get("outputs", []))) for c in (cell, fresh))
         if not comparer.compare_outputs(got, stored):
-            mismatches.append(Mismatch(i, "\n".join(comparer.comparison_traceback), cell.source))
+            account = comparer.comparison_traceback + _diff(stored, got, comparer)
+            mismatches.append(Mismatch(i, "\n".join(account), cell.source))
     return mismatches
 
 
@@ -329,6 +344,7 @@ def test_check_outputs_catches_a_mismatch_and_ignores_the_rest(tmp_path):
     assert "mismatch 'stdout'" in mismatches[0].diff
     assert "-3" in mismatches[0].diff.splitlines() and "+4" in mismatches[0].diff.splitlines()
     assert "Unexpected output fields from running code: {'stderr'}" in mismatches[1].diff
+    assert mismatches[1].diff.endswith("+[stderr]\n+warn")  # what the new output says
     assert str(mismatches[0]).startswith("cell 1:\n    print(n)\n")
     # Agreeing notebooks give no mismatch at all, and the notebooks were not changed.
     assert check_outputs(source, source) == []
