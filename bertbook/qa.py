@@ -425,10 +425,14 @@ def postprocess_predictions(
     """
     _check_positive_int("n_best", n_best)
     _check_positive_int("max_answer_length", max_answer_length)
-    if not isinstance(null_score_diff_threshold, (int, float, np.floating)) or isinstance(
-        null_score_diff_threshold, bool
-    ) or math.isnan(null_score_diff_threshold):
-        raise ValueError(f"null_score_diff_threshold must be a number, got {null_score_diff_threshold!r}")
+    if (
+        not isinstance(null_score_diff_threshold, (int, float, np.floating))
+        or isinstance(null_score_diff_threshold, bool)
+        or math.isnan(null_score_diff_threshold)
+    ):
+        raise ValueError(
+            f"null_score_diff_threshold must be a number, got {null_score_diff_threshold!r}"
+        )
     if isinstance(examples, (str, bytes)) or isinstance(features, (str, bytes)):
         raise TypeError("examples and features must be lists")
     parsed = [_example_id_and_context(ex, i) for i, ex in enumerate(examples)]
@@ -452,9 +456,14 @@ def postprocess_predictions(
         pooled, null = [], None  # (candidate, feature index) over every window of this example
         for f in features_per_example.get(i, []):
             start_row, end_row = _window_logits(starts[f], ends[f], all_offsets[f], context, f)
-            for cand in best_spans(start_row, end_row, all_offsets[f], n_best=n_best,
-                                   max_answer_length=max_answer_length,
-                                   token_is_max_context=max_context[f]):
+            for cand in best_spans(
+                start_row,
+                end_row,
+                all_offsets[f],
+                n_best=n_best,
+                max_answer_length=max_answer_length,
+                token_is_max_context=max_context[f],
+            ):
                 pooled.append((cand, f))
             if version_2_with_negative:
                 null = _min_null(null, start_row, end_row, features[f], f)
@@ -472,7 +481,8 @@ def postprocess_predictions(
         all_nbest[ex_id] = nbest
     if n_empty:
         warnings.warn(
-            f"{n_empty} of {len(parsed)} examples had no valid span among the top {n_best} start/end "
+            f"{n_empty} of {len(parsed)} examples had no valid span among the top {n_best} "
+            "start/end "
             "tokens of any window (or no window at all); their answer is ''",
             RuntimeWarning,
             stacklevel=2,
@@ -480,13 +490,17 @@ def postprocess_predictions(
     return predictions, all_nbest
 
 
-def _features_per_example(features: Sequence[Mapping[str, Any]], n_examples: int) -> dict[int, list[int]]:
+def _features_per_example(
+    features: Sequence[Mapping[str, Any]], n_examples: int
+) -> dict[int, list[int]]:
     by_example: dict[int, list[int]] = defaultdict(list)
     for f, feature in enumerate(features):
         _check_feature_keys(feature, f, ("example_index", "offset_mapping"))
         example_index = feature["example_index"]
-        if isinstance(example_index, bool) or not isinstance(example_index, (int, np.integer)) or not (
-            0 <= example_index < n_examples
+        if (
+            isinstance(example_index, bool)
+            or not isinstance(example_index, (int, np.integer))
+            or not (0 <= example_index < n_examples)
         ):
             raise ValueError(
                 f"features[{f}] has example_index={example_index!r}, but there are {n_examples} "
@@ -503,7 +517,9 @@ def _max_context_or_none(features, all_offsets, use_max_context: bool) -> list[A
     given: list[Any] = [feature.get("token_is_max_context") for feature in features]
     if all(m is not None for m in given):
         return given
-    computed = _compute_max_context([int(feature["example_index"]) for feature in features], all_offsets)
+    computed = _compute_max_context(
+        [int(feature["example_index"]) for feature in features], all_offsets
+    )
     return [g if g is not None else c for g, c in zip(given, computed)]
 
 
@@ -512,17 +528,23 @@ def _window_logits(start_row, end_row, offsets: list[Offset], context: str, f: i
     T = len(offsets)
     for name, row in (("all_start_logits", start_row), ("all_end_logits", end_row)):
         if len(row) < T:
-            raise ValueError(f"{name}[{f}] has {len(row)} logits but the feature's offset_mapping has {T} tokens")
+            raise ValueError(
+                f"{name}[{f}] has {len(row)} logits but the feature's offset_mapping has {T} tokens"
+            )
     for o in offsets:
         if o is not None and o[1] > len(context):
             raise ValueError(
                 f"features[{f}] has offset {o} beyond its context ({len(context)} characters): "
                 "is example_index right?"
             )
-    return _as_logits(start_row[:T], f"all_start_logits[{f}]"), _as_logits(end_row[:T], f"all_end_logits[{f}]")
+    return _as_logits(start_row[:T], f"all_start_logits[{f}]"), _as_logits(
+        end_row[:T], f"all_end_logits[{f}]"
+    )
 
 
-def _min_null(best: dict | None, start: np.ndarray, end: np.ndarray, feature: Mapping, f: int) -> dict:
+def _min_null(
+    best: dict | None, start: np.ndarray, end: np.ndarray, feature: Mapping, f: int
+) -> dict:
     """The null ("no answer") entry with the lower score of ``best`` and this window's."""
     cls = feature.get("cls_index", 0)  # [CLS] is token 0 for BERT
     score = float(start[cls] + end[cls])
@@ -530,8 +552,15 @@ def _min_null(best: dict | None, start: np.ndarray, end: np.ndarray, feature: Ma
     # [CLS], so "no answer" must win in every window before it wins for the example.
     if best is not None and best["score"] <= score:
         return best
-    return {"text": "", "score": score, "start_logit": float(start[cls]), "end_logit": float(end[cls]),
-            "start_char": 0, "end_char": 0, "feature_index": f}
+    return {
+        "text": "",
+        "score": score,
+        "start_logit": float(start[cls]),
+        "end_logit": float(end[cls]),
+        "start_char": 0,
+        "end_char": 0,
+        "feature_index": f,
+    }
 
 
 def _nbest_entries(pooled, context: str, n_best: int, snap: bool) -> list[dict[str, Any]]:
@@ -552,9 +581,17 @@ def _nbest_entries(pooled, context: str, n_best: int, snap: bool) -> list[dict[s
         if text in seen:
             continue
         seen.add(text)
-        nbest.append({"text": text, "score": cand.score, "start_logit": cand.start_logit,
-                      "end_logit": cand.end_logit, "start_char": start_char, "end_char": end_char,
-                      "feature_index": f})
+        nbest.append(
+            {
+                "text": text,
+                "score": cand.score,
+                "start_logit": cand.start_logit,
+                "end_logit": cand.end_logit,
+                "start_char": start_char,
+                "end_char": end_char,
+                "feature_index": f,
+            }
+        )
         if len(nbest) == n_best:
             break
     return nbest
@@ -580,10 +617,16 @@ def _decide(nbest: Sequence[Mapping[str, Any]], threshold: float) -> str:
     return "" if null_score_diff(nbest) > threshold else best_span
 
 
-def apply_null_threshold(all_nbest: Mapping[Any, Sequence[Mapping[str, Any]]], threshold: float) -> dict[Any, str]:
+def apply_null_threshold(
+    all_nbest: Mapping[Any, Sequence[Mapping[str, Any]]], threshold: float
+) -> dict[Any, str]:
     """{id: answer} from ``postprocess_predictions(..., version_2_with_negative=True)``'s n-best
     lists, for another ``threshold`` (predict "" when null - best span > threshold)."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) or math.isnan(threshold):
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float, np.floating))
+        or math.isnan(threshold)
+    ):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     return {qid: _decide(nbest, threshold) for qid, nbest in all_nbest.items()}
 
@@ -603,8 +646,13 @@ def _is_punctuation(ch: str) -> bool:
 
 def _is_cjk(ch: str) -> bool:
     cp = ord(ch)  # BasicTokenizer puts spaces around each CJK ideograph: each is a word alone
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
-            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
 
 
 def _is_word_char(ch: str) -> bool:
@@ -618,6 +666,7 @@ _PAIRS = {"(": ")", "[": "]", "{": "}", "“": "”", "‘": "’"}
 
 def _trim_edges(text: str, start: int, end: int) -> tuple[int, int]:
     """Drop punctuation hanging at the edges of ``text[start:end]``, never all of it."""
+
     def stray(ch: str, span: str, at_end: bool) -> bool:
         if ch in _TRIM_ALWAYS:
             return True
@@ -666,7 +715,8 @@ def snap_to_words(context: str, start_char: int, end_char: int) -> tuple[int, in
             raise TypeError(f"{name} must be an int, got {value!r}")
     if not 0 <= start_char < end_char <= len(context):
         raise ValueError(
-            f"({start_char}, {end_char}) is not a non-empty span of a context of {len(context)} characters"
+            f"({start_char}, {end_char}) is not a non-empty span of a context of "
+            f"{len(context)} characters"
         )
     s, e = int(start_char), int(end_char)
     while s > 0 and _is_word_char(context[s - 1]) and _is_word_char(context[s]):
@@ -715,7 +765,9 @@ def f1_score(prediction: str, ground_truth: str) -> float:
     """Token-overlap F1 (0..1) of the normalized answers, counting repeated words (a Counter)."""
     prediction_tokens = normalize_answer(prediction).split()
     ground_truth_tokens = normalize_answer(ground_truth).split()
-    common = Counter(prediction_tokens) & Counter(ground_truth_tokens)  # min count of each shared word
+    common = Counter(prediction_tokens) & Counter(
+        ground_truth_tokens
+    )  # min count of each shared word
     num_same = sum(common.values())
     if num_same == 0:
         return 0.0  # also covers an empty prediction (v1.1: "" scores 0 even against an empty gold)
@@ -724,7 +776,9 @@ def f1_score(prediction: str, ground_truth: str) -> float:
     return (2 * precision * recall) / (precision + recall)
 
 
-def metric_max_over_ground_truths(metric_fn, prediction: str, ground_truths: Sequence[str]) -> float:
+def metric_max_over_ground_truths(
+    metric_fn, prediction: str, ground_truths: Sequence[str]
+) -> float:
     """Best score against any of the gold answers (SQuAD dev has up to 6 per question)."""
     return max(metric_fn(prediction, gt) for gt in ground_truths)
 
@@ -739,7 +793,9 @@ def _gold_answers(references: Any) -> dict[Any, list[str]]:
         items = []
         for k, row in enumerate(references):
             if not isinstance(row, Mapping) or "id" not in row or "answers" not in row:
-                raise ValueError(f"references[{k}] must be a dict with 'id' and 'answers', got {row!r}")
+                raise ValueError(
+                    f"references[{k}] must be a dict with 'id' and 'answers', got {row!r}"
+                )
             answers = row["answers"]
             items.append((row["id"], answers["text"] if isinstance(answers, Mapping) else answers))
     else:
@@ -754,7 +810,9 @@ def _gold_answers(references: Any) -> dict[Any, list[str]]:
         texts = [texts] if isinstance(texts, str) else list(texts)
         for t in texts:
             if not isinstance(t, str):
-                raise TypeError(f"question {qid!r}: gold answers must be str, got {type(t).__name__}")
+                raise TypeError(
+                    f"question {qid!r}: gold answers must be str, got {type(t).__name__}"
+                )
         gold[qid] = texts
     if not gold:
         raise ValueError("references is empty: there is nothing to average over")
@@ -803,7 +861,9 @@ def squad_evaluate(predictions: Mapping[Any, str], references: Any) -> dict[str,
     same number) and ``NoAns_total``.
     """
     if not isinstance(predictions, Mapping):
-        raise TypeError(f"predictions must be a dict {{id: answer text}}, got {type(predictions).__name__}")
+        raise TypeError(
+            f"predictions must be a dict {{id: answer text}}, got {type(predictions).__name__}"
+        )
     gold = _gold_answers(references)
     version_2 = any(not texts for texts in gold.values())
     exact: dict[Any, float] = {}
@@ -817,11 +877,16 @@ def squad_evaluate(predictions: Mapping[Any, str], references: Any) -> dict[str,
         elif version_2:
             exact[qid], f1[qid] = _v2_scores(prediction, ground_truths)
         else:
-            exact[qid] = float(metric_max_over_ground_truths(exact_match_score, prediction, ground_truths))
+            exact[qid] = float(
+                metric_max_over_ground_truths(exact_match_score, prediction, ground_truths)
+            )
             f1[qid] = metric_max_over_ground_truths(f1_score, prediction, ground_truths)
     if missing:
-        warnings.warn(f"{missing} of {len(gold)} questions have no prediction and score 0",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{missing} of {len(gold)} questions have no prediction and score 0",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     result = {"exact_match": _mean_percent(exact.values()), "f1": _mean_percent(f1.values())}
     if not version_2:
         return result
@@ -863,10 +928,14 @@ def best_null_threshold(
     gold = _gold_answers(references)
     missing = [qid for qid in gold if qid not in all_nbest]
     if missing:
-        raise ValueError(f"{len(missing)} questions of references have no n-best list, e.g. {missing[0]!r}")
+        raise ValueError(
+            f"{len(missing)} questions of references have no n-best list, e.g. {missing[0]!r}"
+        )
     diffs = {qid: null_score_diff(all_nbest[qid]) for qid in gold}
     if any(d == -math.inf for d in diffs.values()):
-        raise ValueError("an n-best list has no null entry: decode with version_2_with_negative=True")
+        raise ValueError(
+            "an n-best list has no null entry: decode with version_2_with_negative=True"
+        )
     span_text = {qid: next((e["text"] for e in all_nbest[qid] if e["text"]), "") for qid in gold}
     index = 1 if metric == "f1" else 0
     score = sum(1.0 for texts in gold.values() if not texts)  # everything answered ""
@@ -969,31 +1038,269 @@ def read_squad(path: str | Path) -> list[dict[str, Any]]:
                 question = _need(qa, "question", str, where, path)
                 impossible = qa.get("is_impossible", False)
                 if not isinstance(impossible, bool):
-                    raise SquadFormatError(f"{path}: {where}['is_impossible'] must be true or false")
+                    raise SquadFormatError(
+                        f"{path}: {where}['is_impossible'] must be true or false"
+                    )
                 texts, starts = _squad_answers(qa, context, where, path)
                 if impossible and texts:
                     raise SquadFormatError(f"{path}: {where} is_impossible but has answers")
                 if not impossible and not texts:
                     raise SquadFormatError(
-                        f"{path}: {where} has no answers; mark it \"is_impossible\": true if the "
+                        f'{path}: {where} has no answers; mark it "is_impossible": true if the '
                         "context does not answer it"
                     )
                 if str(qid) in seen:
                     raise SquadFormatError(f"{path}: {where}: the id {qid!r} is used twice")
                 seen.add(str(qid))
-                rows.append({
-                    "id": str(qid),
-                    "article_id": str(article_id),
-                    "title": title,
-                    "context": context,
-                    "question": question,
-                    "answers": {"text": texts, "answer_start": starts},
-                    "is_impossible": impossible,
-                    "answer_type": str(qa.get("answer_type", "")),
-                })
+                rows.append(
+                    {
+                        "id": str(qid),
+                        "article_id": str(article_id),
+                        "title": title,
+                        "context": context,
+                        "question": question,
+                        "answers": {"text": texts, "answer_start": starts},
+                        "is_impossible": impossible,
+                        "answer_type": str(qa.get("answer_type", "")),
+                    }
+                )
     if not rows:
         raise SquadFormatError(f"{path}: the file holds no questions")
     return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Baselines with no training (issue 13): light entity rules, no spaCy at run time
+# ----------------------------------------------------------------------------------------------
+
+_MONTHS = (
+    "January February March April May June July August September October November December "
+    "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec"
+).split()
+_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+_MONTH = rf"(?:{'|'.join(_MONTHS)})\.?"
+_DAY = rf"(?:{'|'.join(_DAYS)})"
+_NUM = r"\d+(?:[,.]\d+)*"
+_NUMBER_WORDS = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen"
+    r"|twenty|thirty|forty|fifty|hundred|a hundred|dozens?|hundreds|thousands|millions)"
+)
+_SCALE = r"(?:\s?(?:m|bn|k|tn|million|billion|trillion)\b)?"
+_RELATIVE_DATE = r"\b(?:last|next|this)\s(?:week|month|year|weekend|summer|winter)\b"
+# Most specific first: a span taken by MONEY is not also a CARDINAL.
+_NUMERIC_PATTERNS = [
+    ("MONEY", rf"[$£€]\s?{_NUM}{_SCALE}|{_NUM}{_SCALE}\s?(?:dollars|pounds|euros|yen|pence)\b"),
+    ("PERCENT", rf"{_NUM}\s?(?:%|per\s?cent\b|percent\b)"),
+    (
+        "DATE",
+        rf"(?:\d{{1,2}}\s)?{_MONTH}(?:\s\d{{1,2}})?(?:,?\s(?:19|20)\d\d)?\b|{_DAY}\b"
+        rf"|\b(?:19|20)\d\d(?:s\b)?|{_RELATIVE_DATE}|\byesterday\b|\btomorrow\b",
+    ),
+    ("CARDINAL", rf"\b{_NUM}\b(?:{_SCALE})|\b{_NUMBER_WORDS}\b"),
+]
+_CAP_WORD = r"[A-Z][\w'’&.-]*"
+_NAME_RUN = re.compile(rf"{_CAP_WORD}(?:\s(?:of\s(?:the\s)?|de\s|van\s|von\s|&\s)?{_CAP_WORD})*")
+_TITLES = set(
+    """Mr Mrs Ms Miss Dr Sir Lord Lady Prof President Prime Minister Chancellor Chief
+    Executive Chairman Secretary Judge Mayor Coach Captain""".split()
+)
+_NOT_NAMES = (
+    set(
+        """The A An He She It They We I You His Her Its Their Our This That These Those
+    There But And Or If In On At For With As By From To Of After Before When While Although
+    However Also Last Next Now Then So Some Many Most All Both One Two New What Who Where Which
+    Why How Analysts Shares""".split()
+    )
+    | set(_MONTHS)
+    | set(_DAYS)
+)
+_ORG_WORDS = set(
+    """Ltd Inc Corp Group Bank Party Council Commission Association Union Agency
+    Airways Airlines Motors Plc plc Club United FC Office Department Ministry Court Parliament
+    Committee Federation Board Fund Institute University League Organisation Organization
+    Service Company Corporation Records Studios Pictures Holdings Telecom Exchange""".split()
+)
+_PLACE_CUE = re.compile(r"\b(?:in|at|from|to|near|across|throughout|into)\s$")
+_KNOWN_PLACES = set(
+    """UK US USA Britain England Scotland Wales Ireland Europe London America China
+    Japan France Germany Italy Spain India Russia Australia Canada Brazil Africa Asia Paris
+    Washington Brussels Iraq Iran Israel Mexico Argentina Holland Netherlands Sweden Manchester
+    Liverpool Edinburgh Glasgow Cardiff Belfast Dublin""".split()
+)
+
+
+def _name_type(words: list[str], before: str, persons: set[str]) -> str:
+    if words[-1] in _ORG_WORDS or (
+        len(words) == 1 and words[0].isupper() and 2 <= len(words[0]) <= 5
+    ):
+        return "ORG"  # "Fiat Auto Group", an acronym such as "FAO" or "BBC"
+    if len(words) == 1 and (words[0] in _KNOWN_PLACES or _PLACE_CUE.search(before)):
+        return "GPE"
+    if words[0] in _KNOWN_PLACES:
+        return "GPE"
+    if len(words) in (2, 3) or words[-1] in persons:
+        return "PERSON"  # "Sergio Marchionne"; later "Marchionne" alone
+    return "GPE" if _PLACE_CUE.search(before) else "MISC"
+
+
+def extract_entities(text: str) -> list[tuple[int, int, str]]:
+    """``(start_char, end_char, label)`` of the entities of ``text``, in reading order.
+
+    A LIGHT RULE, not a trained tagger (spaCy is not needed at run time): numbers, money,
+    percentages and dates by regular expressions; names are runs of capitalised words ("Bank
+    of England" included) without a leading function word or title ("The FAO" -> "FAO",
+    "Mr Smith" -> "Smith"), typed ORG by an organisation word or an acronym, GPE when a known
+    place or after "in/at/from/to", PERSON for two or three words (and their last word later
+    on), else MISC. It errs often (a sentence's capitalised first word, a one-word person);
+    it is here to give the baselines an honest, simple entity notion."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    taken = [False] * len(text)
+    found: list[tuple[int, int, str]] = []
+    for label, pattern in _NUMERIC_PATTERNS:
+        for m in re.finditer(pattern, text, flags=re.IGNORECASE if label == "CARDINAL" else 0):
+            if m.end() > m.start() and not any(taken[m.start() : m.end()]):
+                found.append((m.start(), m.end(), label))
+                taken[m.start() : m.end()] = [True] * (m.end() - m.start())
+    persons: set[str] = set()
+    for m in _NAME_RUN.finditer(text):
+        spans = [
+            (w.start() + m.start(), w.end() + m.start()) for w in re.finditer(r"\S+", m.group())
+        ]
+        # Drop leading function words and titles: "The FAO", "Mr Marchionne", "But Fiat".
+        while spans and text[spans[0][0] : spans[0][1]] in _NOT_NAMES | _TITLES:
+            spans.pop(0)
+        while spans and text[spans[-1][0] : spans[-1][1]].lower() in {
+            "of",
+            "the",
+            "de",
+            "van",
+            "&",
+        }:
+            spans.pop()
+        if not spans or any(taken[spans[0][0] : spans[-1][1]]):
+            continue
+        start, end = spans[0][0], spans[-1][1]
+        while end > start and text[end - 1] in ".'’-":
+            end -= 1  # "Fiat." at a sentence end, "Smiths'"
+        words = text[start:end].split()
+        label = _name_type(words, text[max(0, start - 12) : start], persons)
+        if label == "PERSON":
+            persons.add(words[-1])
+        found.append((start, end, label))
+    return sorted(found)
+
+
+_STOPWORDS = set(
+    """a an the of in on at to for by with from and or is was are were be been did
+    do does has have had will would could should can it its that this what who whom whose which
+    when where why how many much as into than their his her they he she""".split()
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS}
+
+
+def expected_answer_type(question: str) -> set[str]:
+    """Entity labels a question asks for, from its wh-phrase: who -> PERSON (ORG as well),
+    where -> GPE, when / what year -> DATE, how many -> CARDINAL, how much -> MONEY or
+    PERCENT, which company -> ORG, ...; an empty set: any entity."""
+    q = question.lower()
+    rules = [
+        (r"\bhow many\b", {"CARDINAL"}),
+        (
+            r"\bwhat (?:percentage|proportion|share)\b|\bby how much\b",
+            {"PERCENT", "MONEY", "CARDINAL"},
+        ),
+        (r"\bhow much\b", {"MONEY", "PERCENT", "CARDINAL"}),
+        (r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich (?:year|day|month)\b", {"DATE"}),
+        (
+            r"\b(?:what|which) (?:country|city|town|nation|region|state|capital)\b|\bwhere\b",
+            {"GPE"},
+        ),
+        (
+            r"\b(?:what|which) (?:company|firm|group|organisation|organization|party|club"
+            r"|team|bank|body|agency|band|carmaker|airline|network|broadcaster)\b",
+            {"ORG"},
+        ),
+        (r"\bwho(?:m|se)?\b", {"PERSON", "ORG"}),
+    ]
+    for pattern, labels in rules:
+        if re.search(pattern, q):
+            return labels
+    return set()
+
+
+def _in_question(entity: str, question_words: set[str]) -> bool:
+    words = set(re.findall(r"\w+", entity.lower()))
+    return bool(words) and words <= question_words
+
+
+def frequent_entity_baseline(question: str, context: str) -> str:
+    """Baseline (a): the context's most frequent entity (``extract_entities``) whose words are
+    not all in the question; ties go to the one mentioned first; "" when there is none."""
+    question_words = set(re.findall(r"\w+", question.lower()))
+    counts: Counter[str] = Counter()
+    first: dict[str, int] = {}
+    for start, end, _ in extract_entities(context):
+        text = context[start:end]
+        if not _in_question(text, question_words):
+            counts[text] += 1
+            first.setdefault(text, start)
+    if not counts:
+        return ""
+    return min(counts, key=lambda t: (-counts[t], first[t]))
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence: a cut after . ! ? followed by space and a capital or quote."""
+    cuts = [m.end() for m in re.finditer(r"[.!?][\"'’”]?\s+(?=[A-Z\"'‘“])", text)]
+    bounds = [0, *cuts, len(text)]
+    return [(s, e) for s, e in zip(bounds, bounds[1:]) if text[s:e].strip()]
+
+
+def typed_entity_baseline(question: str, context: str) -> str:
+    """Baseline (b): an entity of the type the question asks for (``expected_answer_type``),
+    taken from the sentence that shares the most content words with the question (ties: the
+    earlier sentence), the one nearest to a shared word; entities in the question are
+    skipped. When no sentence holds one of that type, any entity type is used; "" if none."""
+    question_words = set(re.findall(r"\w+", question.lower()))
+    wanted = expected_answer_type(question)
+    keywords = _content_words(question)
+    entities = [
+        e
+        for e in extract_entities(context)
+        if not _in_question(context[e[0] : e[1]], question_words)
+    ]
+    for labels in ([wanted] if wanted else []) + [set()]:
+        best, best_key = "", None
+        for s, e in _sentences(context):
+            found = [
+                x for x in entities if s <= x[0] and x[1] <= e and (not labels or x[2] in labels)
+            ]
+            if not found:
+                continue
+            shared = [
+                (m.start() + s, m.group().lower())
+                for m in re.finditer(r"\w+", context[s:e])
+                if m.group().lower() in keywords
+            ]
+            hits = [h for h, _ in shared]
+            overlap = len({w for _, w in shared})  # distinct question words in the sentence
+            near = min(found, key=lambda x: min((abs(x[0] - h) for h in hits), default=0))
+            key = (-overlap, s)
+            if best_key is None or key < best_key:
+                best, best_key = context[near[0] : near[1]], key
+        if best:
+            return best
+    return ""
+
+
+def baseline_predictions(rows: Sequence[Mapping[str, Any]], baseline) -> dict[Any, str]:
+    """{id: answer} of a baseline (``frequent_entity_baseline`` or ``typed_entity_baseline``)
+    for rows with ``id``, ``question`` and ``context``; score them with ``squad_evaluate``."""
+    return {r["id"]: baseline(r["question"], r["context"]) for r in rows}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1038,28 +1345,55 @@ def window_logits(model: Any, features: Sequence[Mapping[str, Any]], batch_size:
     return starts, ends
 
 
-def predict_nbest(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]], *, max_length: int = 384,
-                  doc_stride: int = 128, max_answer_length: int = 30, n_best: int = 20,
-                  batch_size: int = 32) -> dict[Any, list[dict[str, Any]]]:
+def predict_nbest(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    max_length: int = 384,
+    doc_stride: int = 128,
+    max_answer_length: int = 30,
+    n_best: int = 20,
+    batch_size: int = 32,
+) -> dict[Any, list[dict[str, Any]]]:
     """{id: n-best list with its null entry} for rows with ``id``, ``question``, ``context``.
 
     Decide with ``apply_null_threshold(nbest, threshold)`` (``math.inf``: never "no answer")."""
     from .data import prepare_qa_eval_features
 
-    features = prepare_qa_eval_features(tokenizer, [r["question"] for r in rows], [r["context"] for r in rows],
-                                        max_length=max_length, doc_stride=doc_stride)
+    features = prepare_qa_eval_features(
+        tokenizer,
+        [r["question"] for r in rows],
+        [r["context"] for r in rows],
+        max_length=max_length,
+        doc_stride=doc_stride,
+    )
     starts, ends = window_logits(model, features, batch_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # no valid span: the null entry answers
-        _, nbest = postprocess_predictions([(r["id"], r["context"]) for r in rows], features, starts, ends,
-                                           n_best=n_best, max_answer_length=max_answer_length,
-                                           version_2_with_negative=True)
+        _, nbest = postprocess_predictions(
+            [(r["id"], r["context"]) for r in rows],
+            features,
+            starts,
+            ends,
+            n_best=n_best,
+            max_answer_length=max_answer_length,
+            version_2_with_negative=True,
+        )
     return nbest
 
 
-def answer(model: Any, tokenizer: Any, question: str, context: str, top_k: int = 3, max_length: int = 384,
-           doc_stride: int = 128, max_answer_length: int = 30,
-           null_threshold: float | None = None) -> list[dict[str, Any]]:
+def answer(
+    model: Any,
+    tokenizer: Any,
+    question: str,
+    context: str,
+    top_k: int = 3,
+    max_length: int = 384,
+    doc_stride: int = 128,
+    max_answer_length: int = 30,
+    null_threshold: float | None = None,
+) -> list[dict[str, Any]]:
     """The ``top_k`` best answers to ``question`` in ``context``, best first.
 
     What transformers' question-answering pipeline does, in the steps the chapter shows:
@@ -1079,18 +1413,35 @@ def answer(model: Any, tokenizer: Any, question: str, context: str, top_k: int =
     if not isinstance(context, str) or not context.strip():
         raise ValueError("the context is empty: there is nothing to extract an answer from")
     _check_positive_int("top_k", top_k)
-    if null_threshold is not None and (isinstance(null_threshold, bool) or not isinstance(
-            null_threshold, (int, float, np.floating)) or math.isnan(null_threshold)):
+    if null_threshold is not None and (
+        isinstance(null_threshold, bool)
+        or not isinstance(null_threshold, (int, float, np.floating))
+        or math.isnan(null_threshold)
+    ):
         raise ValueError(f"null_threshold must be None or a number, got {null_threshold!r}")
-    nbest = predict_nbest(model, tokenizer, [{"id": 0, "question": question, "context": context}],
-                          max_length=max_length, doc_stride=doc_stride,
-                          max_answer_length=max_answer_length, n_best=max(20, top_k))[0]
+    nbest = predict_nbest(
+        model,
+        tokenizer,
+        [{"id": 0, "question": question, "context": context}],
+        max_length=max_length,
+        doc_stride=doc_stride,
+        max_answer_length=max_answer_length,
+        n_best=max(20, top_k),
+    )[0]
     spans = [e for e in nbest if e["text"]]
     null = next(e for e in nbest if not e["text"])
     says_null = null_threshold is not None and null_score_diff(nbest) > null_threshold
     chosen = ([null] + spans[: top_k - 1]) if says_null else spans[:top_k]
-    return [{"text": e["text"], "start": e["start_char"], "end": e["end_char"], "score": e["score"],
-             "probability": e["probability"]} for e in chosen]
+    return [
+        {
+            "text": e["text"],
+            "start": e["start_char"],
+            "end": e["end_char"],
+            "score": e["score"],
+            "probability": e["probability"],
+        }
+        for e in chosen
+    ]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1098,14 +1449,26 @@ def answer(model: Any, tokenizer: Any, question: str, context: str, top_k: int =
 # ----------------------------------------------------------------------------------------------
 
 
-def _train_features(tokenizer: Any, rows: Sequence[Mapping[str, Any]], max_length: int, doc_stride: int):
+def _train_features(
+    tokenizer: Any, rows: Sequence[Mapping[str, Any]], max_length: int, doc_stride: int
+):
     from .data import prepare_qa_train_features
 
-    firsts = [(r["answers"]["answer_start"][0], r["answers"]["text"][0]) if r["answers"]["text"]
-              else (None, None) for r in rows]  # no answer: every window is labelled [CLS]
-    features = prepare_qa_train_features(tokenizer, [r["question"] for r in rows], [r["context"] for r in rows],
-                                         [s for s, _ in firsts], [t for _, t in firsts],
-                                         max_length=max_length, doc_stride=doc_stride)
+    firsts = [
+        (r["answers"]["answer_start"][0], r["answers"]["text"][0])
+        if r["answers"]["text"]
+        else (None, None)
+        for r in rows
+    ]  # no answer: every window is labelled [CLS]
+    features = prepare_qa_train_features(
+        tokenizer,
+        [r["question"] for r in rows],
+        [r["context"] for r in rows],
+        [s for s, _ in firsts],
+        [t for _, t in firsts],
+        max_length=max_length,
+        doc_stride=doc_stride,
+    )
     for f in features:
         del f["example_index"]  # bookkeeping, not a model input
     return features
@@ -1114,7 +1477,9 @@ def _train_features(tokenizer: Any, rows: Sequence[Mapping[str, Any]], max_lengt
 def _bbc_or_files(train_file, validation_file, seed: int, unanswerable_fraction: float):
     """(train rows, validation rows): the SQuAD files when given, else the BBC questions."""
     if train_file is not None:
-        return read_squad(train_file), (read_squad(validation_file) if validation_file is not None else [])
+        return read_squad(train_file), (
+            read_squad(validation_file) if validation_file is not None else []
+        )
     from .corpora import load_bbc_qa
 
     qa = load_bbc_qa(seed=seed, unanswerable_fraction=unanswerable_fraction)
@@ -1136,8 +1501,10 @@ def _check_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
-        raise ValueError(f"--out {str(out)!r} is a non-empty folder that holds no saved model; "
-                         "refusing to replace it")
+        raise ValueError(
+            f"--out {str(out)!r} is a non-empty folder that holds no saved model; "
+            "refusing to replace it"
+        )
 
 
 def save_atomically(out: str | Path, write) -> Path:
@@ -1167,15 +1534,24 @@ def save_atomically(out: str | Path, write) -> Path:
     return out
 
 
-def evaluate_rows(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]], null_threshold: float | None,
-                  *, max_length: int = 384, doc_stride: int = 128, batch_size: int = 32) -> dict[str, Any]:
+def evaluate_rows(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[Mapping[str, Any]],
+    null_threshold: float | None,
+    *,
+    max_length: int = 384,
+    doc_stride: int = 128,
+    batch_size: int = 32,
+) -> dict[str, Any]:
     """SQuAD metrics of the model on ``rows`` with the given null threshold (None: never "").
 
     For rows with unanswerable questions it also reports, as the official v2.0 script,
     ``best_f1`` / ``best_f1_thresh`` and ``best_exact`` / ``best_exact_thresh``: the scores a
     threshold chosen on these same rows would reach (an upper bound, not a fair test score)."""
-    nbest = predict_nbest(model, tokenizer, rows, max_length=max_length, doc_stride=doc_stride,
-                          batch_size=batch_size)
+    nbest = predict_nbest(
+        model, tokenizer, rows, max_length=max_length, doc_stride=doc_stride, batch_size=batch_size
+    )
     threshold = math.inf if null_threshold is None else null_threshold
     metrics: dict[str, Any] = squad_evaluate(apply_null_threshold(nbest, threshold), rows)
     if any(not r["answers"]["text"] for r in rows):
@@ -1185,12 +1561,25 @@ def evaluate_rows(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]],
     return metrics
 
 
-def train_qa(out: str | Path, *, model_source: str | Path | None = None, epochs: int = 2, max_length: int = 256,
-             doc_stride: int = 64, batch_size: int = 16, lr: float = 5e-5, warmup_ratio: float = 0.1,
-             max_train: int | None = None, max_validation: int | None = None,
-             unanswerable_fraction: float = 0.2, seed: int = 0, device: str = "auto",
-             train_file: str | Path | None = None, validation_file: str | Path | None = None,
-             progress: bool = True) -> dict[str, Any]:
+def train_qa(
+    out: str | Path,
+    *,
+    model_source: str | Path | None = None,
+    epochs: int = 2,
+    max_length: int = 256,
+    doc_stride: int = 64,
+    batch_size: int = 16,
+    lr: float = 5e-5,
+    warmup_ratio: float = 0.1,
+    max_train: int | None = None,
+    max_validation: int | None = None,
+    unanswerable_fraction: float = 0.2,
+    seed: int = 0,
+    device: str = "auto",
+    train_file: str | Path | None = None,
+    validation_file: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Fine-tune ``BertForQuestionAnswering`` and save it (weights, tokenizer, ``qa_config.json``).
 
     Data: the BBC questions (``bertbook.corpora.load_bbc_qa``) or SQuAD files. The null
@@ -1212,31 +1601,55 @@ def train_qa(out: str | Path, *, model_source: str | Path | None = None, epochs:
     t0 = time.perf_counter()
     folder = resolve_model_source(model_source if model_source is not None else minilm_path())
     train_rows, val_rows = _bbc_or_files(train_file, validation_file, seed, unanswerable_fraction)
-    train_rows, val_rows = _subset(train_rows, max_train, seed), _subset(val_rows, max_validation, seed)
+    train_rows, val_rows = (
+        _subset(train_rows, max_train, seed),
+        _subset(val_rows, max_validation, seed),
+    )
     tokenizer = BertTokenizer.from_pretrained(folder)
     set_seed(seed)  # qa_outputs is new: its weights are drawn at random
     model = BertForQuestionAnswering.from_pretrained(folder)
     features = _train_features(tokenizer, train_rows, max_length, doc_stride)
     loader = make_loader(features, batch_size, seed=seed, collate_fn=pad_collate)
-    config = TrainConfig(lr=lr, epochs=epochs, warmup_ratio=warmup_ratio, seed=seed, device=device,
-                         log_every=max(1, epochs * len(loader) // 50), disable_progress=not progress)
+    config = TrainConfig(
+        lr=lr,
+        epochs=epochs,
+        warmup_ratio=warmup_ratio,
+        seed=seed,
+        device=device,
+        log_every=max(1, epochs * len(loader) // 50),
+        disable_progress=not progress,
+    )
     Trainer(model, config, loader).train()
     train_minutes = (time.perf_counter() - t0) / 60
     qa_config: dict[str, Any] = {
-        "max_length": max_length, "doc_stride": doc_stride, "max_answer_length": 30,
-        "null_threshold": None, "model_source": str(folder), "seed": seed, "epochs": epochs,
-        "lr": lr, "batch_size": batch_size, "train_questions": len(train_rows),
-        "train_windows": len(features), "train_unanswerable": sum(not r["answers"]["text"] for r in train_rows),
-        "validation_questions": len(val_rows), "train_minutes": round(train_minutes, 2),
+        "max_length": max_length,
+        "doc_stride": doc_stride,
+        "max_answer_length": 30,
+        "null_threshold": None,
+        "model_source": str(folder),
+        "seed": seed,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "train_questions": len(train_rows),
+        "train_windows": len(features),
+        "train_unanswerable": sum(not r["answers"]["text"] for r in train_rows),
+        "validation_questions": len(val_rows),
+        "train_minutes": round(train_minutes, 2),
     }
     if val_rows:
-        nbest = predict_nbest(model, tokenizer, val_rows, max_length=max_length, doc_stride=doc_stride)
+        nbest = predict_nbest(
+            model, tokenizer, val_rows, max_length=max_length, doc_stride=doc_stride
+        )
         if any(not r["answers"]["text"] for r in val_rows):
             qa_config["null_threshold"], _ = best_null_threshold(nbest, val_rows, metric="f1")
-            qa_config["validation_without_null"] = squad_evaluate(apply_null_threshold(nbest, math.inf), val_rows)
+            qa_config["validation_without_null"] = squad_evaluate(
+                apply_null_threshold(nbest, math.inf), val_rows
+            )
         threshold = qa_config["null_threshold"]
         qa_config["validation"] = squad_evaluate(
-            apply_null_threshold(nbest, math.inf if threshold is None else threshold), val_rows)
+            apply_null_threshold(nbest, math.inf if threshold is None else threshold), val_rows
+        )
     qa_config["minutes"] = round((time.perf_counter() - t0) / 60, 2)
 
     def write(tmp: Path) -> None:
@@ -1257,9 +1670,16 @@ def load_qa_model(folder: str | Path, device: str = "auto"):
 
     folder = Path(folder)
     if not folder.is_dir() or not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"no model folder at {str(folder)!r} (it needs config.json, the weights and "
-                                "vocab.txt, as 'python -m bertbook.qa train --out DIR' writes them)")
-    qa_config = {"max_length": 384, "doc_stride": 128, "max_answer_length": 30, "null_threshold": None}
+        raise FileNotFoundError(
+            f"no model folder at {str(folder)!r} (it needs config.json, the weights and "
+            "vocab.txt, as 'python -m bertbook.qa train --out DIR' writes them)"
+        )
+    qa_config = {
+        "max_length": 384,
+        "doc_stride": 128,
+        "max_answer_length": 30,
+        "null_threshold": None,
+    }
     if (folder / QA_CONFIG).is_file():
         qa_config.update(json.loads((folder / QA_CONFIG).read_text(encoding="utf-8")))
     if device == "auto":
@@ -1271,23 +1691,37 @@ def load_qa_model(folder: str | Path, device: str = "auto"):
 def _parser():
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m bertbook.qa", description="Extractive question answering.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bertbook.qa", description="Extractive question answering."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="fine-tune on the BBC questions (or SQuAD files) and save")
-    t.add_argument("--out", required=True, help="folder to write the model to (replaced atomically)")
-    t.add_argument("--model", default=None, help="model folder to start from (default: bundled MiniLM)")
+    t.add_argument(
+        "--out", required=True, help="folder to write the model to (replaced atomically)"
+    )
+    t.add_argument(
+        "--model", default=None, help="model folder to start from (default: bundled MiniLM)"
+    )
     t.add_argument("--epochs", type=int, default=2)
     t.add_argument("--max-length", type=int, default=256)
     t.add_argument("--doc-stride", type=int, default=64)
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--lr", type=float, default=5e-5)
-    t.add_argument("--max-train", type=int, default=None, help="use N training questions (default all)")
-    t.add_argument("--max-validation", type=int, default=None, help="choose the threshold on N (default all)")
+    t.add_argument(
+        "--max-train", type=int, default=None, help="use N training questions (default all)"
+    )
+    t.add_argument(
+        "--max-validation", type=int, default=None, help="choose the threshold on N (default all)"
+    )
     t.add_argument("--unanswerable-fraction", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
-    t.add_argument("--train-file", default=None, help="a SQuAD JSON file instead of the BBC questions")
-    t.add_argument("--validation-file", default=None, help="with --train-file: the threshold's SQuAD file")
+    t.add_argument(
+        "--train-file", default=None, help="a SQuAD JSON file instead of the BBC questions"
+    )
+    t.add_argument(
+        "--validation-file", default=None, help="with --train-file: the threshold's SQuAD file"
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = sub.add_parser("answer", help="answer one question about a text file")
     a.add_argument("--model", required=True)
@@ -1315,12 +1749,23 @@ def _read_context(path: str) -> str:
 
 
 def _cmd_train(args) -> None:
-    qa_config = train_qa(args.out, model_source=args.model, epochs=args.epochs, max_length=args.max_length,
-                         doc_stride=args.doc_stride, batch_size=args.batch_size, lr=args.lr,
-                         max_train=args.max_train, max_validation=args.max_validation,
-                         unanswerable_fraction=args.unanswerable_fraction, seed=args.seed, device=args.device,
-                         train_file=args.train_file, validation_file=args.validation_file,
-                         progress=not args.no_progress)
+    qa_config = train_qa(
+        args.out,
+        model_source=args.model,
+        epochs=args.epochs,
+        max_length=args.max_length,
+        doc_stride=args.doc_stride,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        max_train=args.max_train,
+        max_validation=args.max_validation,
+        unanswerable_fraction=args.unanswerable_fraction,
+        seed=args.seed,
+        device=args.device,
+        train_file=args.train_file,
+        validation_file=args.validation_file,
+        progress=not args.no_progress,
+    )
     print(json.dumps({"saved": str(args.out), **qa_config}, indent=2))
 
 
@@ -1329,10 +1774,17 @@ def _cmd_answer(args) -> None:
     if not context.strip():
         raise ValueError(f"the context file {args.context_file!r} is empty")
     model, tokenizer, qa_config = load_qa_model(args.model)
-    answers = answer(model, tokenizer, args.question, context, top_k=args.top_k,
-                     max_length=qa_config["max_length"], doc_stride=qa_config["doc_stride"],
-                     max_answer_length=qa_config["max_answer_length"],
-                     null_threshold=None if args.no_null else qa_config["null_threshold"])
+    answers = answer(
+        model,
+        tokenizer,
+        args.question,
+        context,
+        top_k=args.top_k,
+        max_length=qa_config["max_length"],
+        doc_stride=qa_config["doc_stride"],
+        max_answer_length=qa_config["max_answer_length"],
+        null_threshold=None if args.no_null else qa_config["null_threshold"],
+    )
     print(f"Q: {args.question}")
     for k, entry in enumerate(answers, 1):
         text = repr(entry["text"]) if entry["text"] else "(no answer in the text)"
@@ -1343,18 +1795,37 @@ def _cmd_answer(args) -> None:
 def _cmd_evaluate(args) -> None:
     import time
 
-    rows = _subset(read_squad(args.file), args.max_questions, 0)  # the file first: its errors are cheap
+    rows = _subset(
+        read_squad(args.file), args.max_questions, 0
+    )  # the file first: its errors are cheap
     model, tokenizer, qa_config = load_qa_model(args.model)
     threshold = None if args.no_null else qa_config["null_threshold"]
     t0 = time.perf_counter()
-    metrics = evaluate_rows(model, tokenizer, rows, threshold, max_length=qa_config["max_length"],
-                            doc_stride=qa_config["doc_stride"], batch_size=args.batch_size)
-    print(json.dumps({"file": str(args.file), "questions": len(rows), "null_threshold": threshold, **metrics,
-                      "seconds": round(time.perf_counter() - t0, 1)}, indent=2))
+    metrics = evaluate_rows(
+        model,
+        tokenizer,
+        rows,
+        threshold,
+        max_length=qa_config["max_length"],
+        doc_stride=qa_config["doc_stride"],
+        batch_size=args.batch_size,
+    )
+    print(
+        json.dumps(
+            {
+                "file": str(args.file),
+                "questions": len(rows),
+                "null_threshold": threshold,
+                **metrics,
+                "seconds": round(time.perf_counter() - t0, 1),
+            },
+            indent=2,
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bertbook.qa train|answer|evaluate ...``; exit code 2 and one line on bad input."""
+    """``python -m bertbook.qa train|answer|evaluate ...``; exit 2 and one line on bad input."""
     import sys
 
     args = _parser().parse_args(argv)

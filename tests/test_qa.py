@@ -674,8 +674,10 @@ FIAT = "Fiat said Sergio Marchionne will run Fiat Auto. The FAO warned of locust
 
 
 def _squad_file(tmp_path, qas, version="v2.0", context=FIAT, name="squad.json"):
-    data = {"version": version, "data": [{"title": "business/1", "paragraphs": [
-        {"context": context, "qas": qas}]}]}
+    data = {
+        "version": version,
+        "data": [{"title": "business/1", "paragraphs": [{"context": context, "qas": qas}]}],
+    }
     path = tmp_path / name
     path.write_text(__import__("json").dumps(data), encoding="utf-8")
     return path
@@ -684,28 +686,50 @@ def _squad_file(tmp_path, qas, version="v2.0", context=FIAT, name="squad.json"):
 def test_read_squad_v2_rows(tmp_path):
     from bertbook.qa import read_squad
 
-    path = _squad_file(tmp_path, [
-        {"id": "q1", "question": "Who will run Fiat Auto?", "answer_type": "PERSON",
-         "answers": [{"text": "Sergio Marchionne", "answer_start": 10},
-                     {"text": "Marchionne", "answer_start": 17}]},
-        {"id": "q2", "question": "Who runs Ford?", "answers": [], "is_impossible": True,
-         "plausible_answers": [{"text": "Sergio Marchionne", "answer_start": 10}]},
-    ])
+    path = _squad_file(
+        tmp_path,
+        [
+            {
+                "id": "q1",
+                "question": "Who will run Fiat Auto?",
+                "answer_type": "PERSON",
+                "answers": [
+                    {"text": "Sergio Marchionne", "answer_start": 10},
+                    {"text": "Marchionne", "answer_start": 17},
+                ],
+            },
+            {
+                "id": "q2",
+                "question": "Who runs Ford?",
+                "answers": [],
+                "is_impossible": True,
+                "plausible_answers": [{"text": "Sergio Marchionne", "answer_start": 10}],
+            },
+        ],
+    )
     rows = read_squad(path)
     assert [r["id"] for r in rows] == ["q1", "q2"]
-    assert rows[0]["answers"] == {"text": ["Sergio Marchionne", "Marchionne"], "answer_start": [10, 17]}
+    assert rows[0]["answers"] == {
+        "text": ["Sergio Marchionne", "Marchionne"],
+        "answer_start": [10, 17],
+    }
     assert rows[0]["is_impossible"] is False and rows[0]["answer_type"] == "PERSON"
     assert rows[0]["title"] == rows[0]["article_id"] == "business/1" and rows[0]["context"] == FIAT
     # Unanswerable: no answers, even though the file lists a plausible one (as HF datasets).
-    assert rows[1]["answers"] == {"text": [], "answer_start": []} and rows[1]["is_impossible"] is True
+    assert (
+        rows[1]["answers"] == {"text": [], "answer_start": []} and rows[1]["is_impossible"] is True
+    )
     assert rows[1]["answer_type"] == ""
 
 
 def test_read_squad_v1_has_no_is_impossible_key(tmp_path):
     from bertbook.qa import read_squad
 
-    path = _squad_file(tmp_path, [{"id": "q", "question": "Who warned?",
-                                   "answers": [{"text": "FAO", "answer_start": 52}]}], version="1.1")
+    path = _squad_file(
+        tmp_path,
+        [{"id": "q", "question": "Who warned?", "answers": [{"text": "FAO", "answer_start": 52}]}],
+        version="1.1",
+    )
     (row,) = read_squad(path)
     assert row["is_impossible"] is False and row["answers"]["text"] == ["FAO"]
 
@@ -714,16 +738,33 @@ def test_read_squad_v1_has_no_is_impossible_key(tmp_path):
     "qas, message",
     [
         ([{"question": "Who?", "answers": []}], r"\['qas'\]\[0\] has no key 'id'"),
-        ([{"id": "q", "question": "Who?", "answers": [{"text": "FAO", "answer_start": 51}]}],
-         r"'FAO' is not at character 51 of the context \(the context has ' FA' there\)"),
-        ([{"id": "q", "question": "Who?", "answers": [{"text": "FAO", "answer_start": "52"}]}],
-         r"\['answer_start'\] must be int, got str"),
+        (
+            [{"id": "q", "question": "Who?", "answers": [{"text": "FAO", "answer_start": 51}]}],
+            r"'FAO' is not at character 51 of the context \(the context has ' FA' there\)",
+        ),
+        (
+            [{"id": "q", "question": "Who?", "answers": [{"text": "FAO", "answer_start": "52"}]}],
+            r"\['answer_start'\] must be int, got str",
+        ),
         ([{"id": "q", "question": "Who?", "answers": []}], "has no answers; mark it"),
-        ([{"id": "q", "question": "Who?", "is_impossible": True,
-           "answers": [{"text": "FAO", "answer_start": 52}]}], "is_impossible but has answers"),
-        ([{"id": "q", "question": "Who?", "answers": [{"text": "FAO", "answer_start": 52}]},
-          {"id": "q", "question": "Why?", "answers": [{"text": "FAO", "answer_start": 52}]}],
-         "the id 'q' is used twice"),
+        (
+            [
+                {
+                    "id": "q",
+                    "question": "Who?",
+                    "is_impossible": True,
+                    "answers": [{"text": "FAO", "answer_start": 52}],
+                }
+            ],
+            "is_impossible but has answers",
+        ),
+        (
+            [
+                {"id": "q", "question": "Who?", "answers": [{"text": "FAO", "answer_start": 52}]},
+                {"id": "q", "question": "Why?", "answers": [{"text": "FAO", "answer_start": 52}]},
+            ],
+            "the id 'q' is used twice",
+        ),
         ([], "holds no questions"),
     ],
 )
@@ -832,9 +873,14 @@ def test_postprocess_answers_whole_words_through_real_word_pieces():
 def _decode_v2(start, end, threshold=0.0, features=None):
     features = features or [{"example_index": 0, "offset_mapping": OFFSETS}]
     return postprocess_predictions(
-        [("a", CONTEXT)], features, [start] * len(features) if isinstance(start, np.ndarray) else start,
+        [("a", CONTEXT)],
+        features,
+        [start] * len(features) if isinstance(start, np.ndarray) else start,
         [end] * len(features) if isinstance(end, np.ndarray) else end,
-        version_2_with_negative=True, null_score_diff_threshold=threshold, use_max_context=False)
+        version_2_with_negative=True,
+        null_score_diff_threshold=threshold,
+        use_max_context=False,
+    )
 
 
 def test_null_answer_wins_above_the_threshold_hand_worked():
@@ -853,9 +899,9 @@ def test_null_answer_wins_above_the_threshold_hand_worked():
     assert apply_null_threshold(nbest, 1.99) == {"a": ""}
     assert apply_null_threshold(nbest, 2.0) == {"a": "Paris"}
     # Without version_2_with_negative the [CLS] slot is never an answer (v1.1 decoding).
-    plain, plain_nbest = postprocess_predictions([("a", CONTEXT)],
-                                                 [{"example_index": 0, "offset_mapping": OFFSETS}],
-                                                 [start], [end])
+    plain, plain_nbest = postprocess_predictions(
+        [("a", CONTEXT)], [{"example_index": 0, "offset_mapping": OFFSETS}], [start], [end]
+    )
     assert plain == {"a": "Paris"} and all(e["text"] for e in plain_nbest["a"])
 
 
@@ -902,8 +948,12 @@ def test_best_null_threshold_hand_worked():
 
     # diff = null - span: a -2 (right), b -1 (unanswerable, has a text), c 0.5 (half right:
     # F1 "Paris France" vs "Paris" = 2/3), d 3 (unanswerable).
-    all_nbest = {"a": _nbest(0.0, "Paris", 2.0), "b": _nbest(0.0, "Zoë", 1.0),
-                 "c": _nbest(1.0, "Paris France", 0.5), "d": _nbest(4.0, "Café", 1.0)}
+    all_nbest = {
+        "a": _nbest(0.0, "Paris", 2.0),
+        "b": _nbest(0.0, "Zoë", 1.0),
+        "c": _nbest(1.0, "Paris France", 0.5),
+        "d": _nbest(4.0, "Café", 1.0),
+    }
     refs = {"a": ["Paris"], "b": [], "c": ["Paris"], "d": []}
     # Start all "": b, d right -> 2. Answer a: 3 (best so far, threshold -2). b: 2. c: 2 + 2/3.
     # d: 1 + 2/3. Best: 3 of 4 = 75% at threshold -2.
@@ -939,3 +989,68 @@ def test_best_null_threshold_bad_input():
         best_null_threshold({"a": [{"text": "x", "score": 1.0}]}, {"a": ["x"]})
     with pytest.raises(ValueError, match="null_score_diff_threshold must be a number"):
         _decode_v2(logits(), logits(), threshold="0")
+
+
+# ----------------------------------------------------------------------------------------------
+# Baselines with no training
+# ----------------------------------------------------------------------------------------------
+
+NEWS = (
+    "Fiat said on Tuesday that Sergio Marchionne will run Fiat Auto from June 2005. Herbert Demel, "
+    "who ran it since 2003, leaves. Marchionne joined Fiat in 2003. The FAO warned of locusts in "
+    "Mauritania, where 4,000 hectares were sprayed at a cost of $5m. Shares rose 5.5%."
+)
+
+
+def test_extract_entities_light_rule_hand_made():
+    from bertbook.qa import extract_entities
+
+    found = {NEWS[s:e]: label for s, e, label in extract_entities(NEWS)}
+    assert found["Sergio Marchionne"] == found["Herbert Demel"] == "PERSON"
+    assert found["Marchionne"] == "PERSON"  # the last word of a person seen before
+    assert found["FAO"] == "ORG"  # "The" is dropped, an acronym is an organisation
+    assert found["Mauritania"] == "GPE"  # after "in"
+    assert (found["June 2005"], found["Tuesday"], found["2003"]) == ("DATE", "DATE", "DATE")
+    assert (found["4,000"], found["$5m"], found["5.5%"]) == ("CARDINAL", "MONEY", "PERCENT")
+    assert "The" not in found and "Shares" not in found
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("Who will run Fiat Auto?", "Sergio Marchionne"),
+        ("Who ran Fiat Auto since 2003?", "Herbert Demel"),  # 2003 is in the question: skipped
+        ("Where were hectares sprayed?", "Mauritania"),
+        ("How many hectares were sprayed?", "4,000"),
+        ("When will Marchionne run Fiat Auto?", "June 2005"),
+        ("How much did the spraying cost?", "$5m"),
+        ("By how much did shares rise?", "5.5%"),
+    ],
+)
+def test_typed_entity_baseline_hand_made(question, expected):
+    from bertbook.qa import typed_entity_baseline
+
+    assert typed_entity_baseline(question, NEWS) == expected
+
+
+def test_frequent_entity_baseline_skips_entities_of_the_question():
+    from bertbook.qa import baseline_predictions, frequent_entity_baseline
+
+    # Counts: "Fiat" 2, "2003" 2, everything else 1. "Fiat" is in the question -> "2003".
+    assert frequent_entity_baseline("Who will run Fiat Auto?", NEWS) == "2003"
+    # Neither in the question: the tie goes to the first mentioned, "Fiat".
+    assert frequent_entity_baseline("Who leaves?", NEWS) == "Fiat"
+    assert frequent_entity_baseline("Who?", "no names here at all.") == ""
+    rows = [{"id": "a", "question": "Who leaves?", "context": NEWS}]
+    assert baseline_predictions(rows, frequent_entity_baseline) == {"a": "Fiat"}
+
+
+def test_expected_answer_type_from_the_wh_phrase():
+    from bertbook.qa import expected_answer_type
+
+    assert expected_answer_type("How many cars did Fiat sell?") == {"CARDINAL"}
+    assert expected_answer_type("When did the plan take effect?") == {"DATE"}
+    assert expected_answer_type("In which year was it founded?") == {"DATE"}
+    assert expected_answer_type("Which company bought Rover?") == {"ORG"}
+    assert expected_answer_type("Whose plan was it?") == {"PERSON", "ORG"}
+    assert expected_answer_type("What did Fiat buy?") == set()  # any entity

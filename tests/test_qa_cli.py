@@ -16,8 +16,10 @@ import torch
 from bertbook import BertConfig, BertForQuestionAnswering, BertTokenizer, minilm_path
 from bertbook.qa import answer, load_qa_model, main, read_squad
 
-CONTEXT = ("Fiat said Sergio Marchionne will run Fiat Auto from June. The FAO warned of locusts "
-           "in Mauritania, where 4,000 hectares were sprayed.")
+CONTEXT = (
+    "Fiat said Sergio Marchionne will run Fiat Auto from June. The FAO warned of locusts "
+    "in Mauritania, where 4,000 hectares were sprayed."
+)
 QUESTIONS = [
     ("Who will run Fiat Auto?", "Sergio Marchionne"),
     ("Who warned of locusts?", "FAO"),
@@ -33,8 +35,14 @@ def tiny_dir(tmp_path_factory):
     """A 1-layer random BERT QA model with MiniLM's vocabulary, saved as train_qa saves."""
     folder = tmp_path_factory.mktemp("tiny")
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertForQuestionAnswering(config).save_pretrained(folder)
     BertTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
     return folder
@@ -44,11 +52,19 @@ def _squad_json(path, questions=QUESTIONS, repeat=1):
     qas = []
     for r in range(repeat):
         for k, (question, text) in enumerate(questions):
-            qa = {"id": f"q{r}-{k}", "question": question, "answers": [], "is_impossible": text is None}
+            qa = {
+                "id": f"q{r}-{k}",
+                "question": question,
+                "answers": [],
+                "is_impossible": text is None,
+            }
             if text is not None:
                 qa["answers"] = [{"text": text, "answer_start": CONTEXT.index(text)}]
             qas.append(qa)
-    data = {"version": "v2.0", "data": [{"title": "t", "paragraphs": [{"context": CONTEXT, "qas": qas}]}]}
+    data = {
+        "version": "v2.0",
+        "data": [{"title": "t", "paragraphs": [{"context": CONTEXT, "qas": qas}]}],
+    }
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
@@ -56,7 +72,9 @@ def _squad_json(path, questions=QUESTIONS, repeat=1):
 def test_answer_gives_whole_word_spans_of_the_context(tiny_dir):
     model, tokenizer, _ = load_qa_model(tiny_dir, device="cpu")
     # Windows of 32 tokens (23 context tokens), overlapping by 16: the 33-token context needs 2.
-    out = answer(model, tokenizer, "Who will run Fiat Auto?", CONTEXT, top_k=4, max_length=32, doc_stride=16)
+    out = answer(
+        model, tokenizer, "Who will run Fiat Auto?", CONTEXT, top_k=4, max_length=32, doc_stride=16
+    )
     assert len(out) == 4
     for entry in out:
         assert set(entry) == {"text", "start", "end", "score", "probability"}
@@ -104,8 +122,22 @@ def test_answer_bad_input(tiny_dir):
 def test_cli_answer_prints_the_top_answers(tiny_dir, tmp_path, capsys):
     context_file = tmp_path / "article.txt"
     context_file.write_text(CONTEXT, encoding="utf-8")
-    assert main(["answer", "--model", str(tiny_dir), "--question", "Who warned?",
-                 "--context-file", str(context_file), "--top-k", "2"]) == 0
+    assert (
+        main(
+            [
+                "answer",
+                "--model",
+                str(tiny_dir),
+                "--question",
+                "Who warned?",
+                "--context-file",
+                str(context_file),
+                "--top-k",
+                "2",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Q: Who warned?" and len(lines) == 3
     assert lines[1].startswith("1. ") and "%" in lines[1] and "characters" in lines[1]
@@ -123,20 +155,39 @@ def test_cli_evaluate_prints_v2_metrics_as_json(tiny_dir, tmp_path, capsys):
     assert result["best_f1"] >= result["f1"]
 
 
-@pytest.mark.parametrize("case", ["missing model", "malformed file", "empty context", "missing file"])
+@pytest.mark.parametrize(
+    "case", ["missing model", "malformed file", "empty context", "missing file"]
+)
 def test_cli_errors_are_one_line_and_exit_2(tiny_dir, tmp_path, capsys, case):
     bad = tmp_path / "bad.json"
     bad.write_text('{"data": [{"title": "t", "paragraphs": [{"qas": []}]}]}', encoding="utf-8")
     empty = tmp_path / "empty.txt"
     empty.write_text(" \n", encoding="utf-8")
     argv, message = {
-        "missing model": (["evaluate", "--model", str(tmp_path / "nope"), str(_squad_json(tmp_path / "d.json"))],
-                          "no model folder at"),
-        "malformed file": (["evaluate", "--model", str(tiny_dir), str(bad)],
-                           r"data\[0\]\['paragraphs'\]\[0\] has no key 'context'"),
-        "empty context": (["answer", "--model", str(tiny_dir), "--question", "Who?", "--context-file", str(empty)],
-                          "is empty"),
-        "missing file": (["evaluate", "--model", str(tiny_dir), str(tmp_path / "absent.json")], "no SQuAD file"),
+        "missing model": (
+            ["evaluate", "--model", str(tmp_path / "nope"), str(_squad_json(tmp_path / "d.json"))],
+            "no model folder at",
+        ),
+        "malformed file": (
+            ["evaluate", "--model", str(tiny_dir), str(bad)],
+            r"data\[0\]\['paragraphs'\]\[0\] has no key 'context'",
+        ),
+        "empty context": (
+            [
+                "answer",
+                "--model",
+                str(tiny_dir),
+                "--question",
+                "Who?",
+                "--context-file",
+                str(empty),
+            ],
+            "is empty",
+        ),
+        "missing file": (
+            ["evaluate", "--model", str(tiny_dir), str(tmp_path / "absent.json")],
+            "no SQuAD file",
+        ),
     }[case]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -145,9 +196,23 @@ def test_cli_errors_are_one_line_and_exit_2(tiny_dir, tmp_path, capsys, case):
 
 
 def test_cli_as_a_module_exits_2_with_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bertbook.qa", "answer", "--model", str(tmp_path / "nope"),
-                           "--question", "Who?", "--context-file", str(tmp_path / "none.txt")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bertbook.qa",
+            "answer",
+            "--model",
+            str(tmp_path / "nope"),
+            "--question",
+            "Who?",
+            "--context-file",
+            str(tmp_path / "none.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0 and "error: no context file" in proc.stderr
 
@@ -156,18 +221,48 @@ def test_cli_train_saves_a_model_that_evaluate_reads(tiny_dir, tmp_path, capsys)
     train = _squad_json(tmp_path / "train.json", repeat=3)  # 18 questions
     dev = _squad_json(tmp_path / "dev.json")
     out = tmp_path / "trained"
-    argv = ["train", "--out", str(out), "--model", str(tiny_dir), "--train-file", str(train),
-            "--validation-file", str(dev), "--max-train", "16", "--epochs", "1", "--max-length", "32",
-            "--doc-stride", "16", "--batch-size", "8", "--no-progress", "--device", "cpu"]
+    argv = [
+        "train",
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_dir),
+        "--train-file",
+        str(train),
+        "--validation-file",
+        str(dev),
+        "--max-train",
+        "16",
+        "--epochs",
+        "1",
+        "--max-length",
+        "32",
+        "--doc-stride",
+        "16",
+        "--batch-size",
+        "8",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["train_questions"] == 16 and summary["train_windows"] > 16  # several windows each
+    assert (
+        summary["train_questions"] == 16 and summary["train_windows"] > 16
+    )  # several windows each
     assert isinstance(summary["null_threshold"], float)  # dev has an unanswerable question
     assert {"HasAns_f1", "NoAns_exact"} <= set(summary["validation"])
     saved = json.loads((out / "qa_config.json").read_text())
     assert saved["null_threshold"] == summary["null_threshold"] and saved["max_length"] == 32
-    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "vocab.txt", "qa_config.json"}
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".trained")]  # no temp folder left
+    assert {p.name for p in out.iterdir()} >= {
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+        "qa_config.json",
+    }
+    assert not [
+        p for p in tmp_path.iterdir() if p.name.startswith(".trained")
+    ]  # no temp folder left
     # evaluate reads the threshold back; on its own validation file it reproduces the metrics.
     assert main(["evaluate", "--model", str(out), str(dev)]) == 0
     result = json.loads(capsys.readouterr().out)
