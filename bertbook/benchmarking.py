@@ -61,15 +61,16 @@ def timed(fn: Callable[[], object], device: torch.device | str = "cpu") -> float
     return time.perf_counter() - start
 
 
-def compare(ours: Callable[[], object], theirs: Callable[[], object], device: torch.device | str = "cpu",
-            repeats: int = 5, warmup: int = 2) -> dict:
-    """Median seconds of ``ours`` and ``theirs``, timed alternately, and ``speedup`` = theirs / ours.
+def compare(ours: Callable[[], object], theirs: Callable[[], object],
+            device: torch.device | str = "cpu", repeats: int = 5, warmup: int = 2) -> dict:
+    """Median seconds of ``ours`` and ``theirs``, timed alternately; ``speedup`` = theirs / ours.
 
     ``speedup > 1`` means ours is faster. Warm-up calls (not timed) let caches, allocators, kernel
     autotuners and lazy initialisation settle first.
     """
     if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, "
+                         f"warmup={warmup}")
     for _ in range(warmup):
         ours(), theirs()
     ours_t, theirs_t = [], []
@@ -113,8 +114,8 @@ def gpu_peak_flops(device: torch.device | str) -> float | None:
     return next((peak for key, peak in GPU_PEAK_BF16.items() if key in name), None)
 
 
-def matmul_peak_flops(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, n: int = 1024,
-                      repeats: int = 5) -> float:
+def matmul_peak_flops(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                      n: int = 1024, repeats: int = 5) -> float:
     """An *achievable* peak: FLOP/s of the best of ``repeats`` (n, n) x (n, n) products here.
 
     On a CPU there is no data-sheet number to divide by (it depends on cores, clock, vector

@@ -1,9 +1,9 @@
 """Optional speed-ups that leave the model's code and state dict as they are.
 
-The fast paths that live inside the model are switched on by its config and need nothing here:
-``attn_implementation="sdpa"`` (the default: fused attention kernels), ``padding_free=True`` (ragged
-batches run on their real tokens only, see ``modeling.Packing``), and ``sparse_prediction=True`` in
-the MLM heads' ``forward`` (the vocabulary projection only at masked positions).
+Other fast paths live elsewhere: ``attn_implementation="sdpa"`` in the config (the default:
+fused attention kernels), ``bertbook.padding_free(model)`` (ragged batches run on their real
+tokens only, see ``packing.py``), and ``sparse_prediction=True`` in the MLM heads' ``forward``
+(the vocabulary projection only at masked positions).
 
 This module adds the two that act *on* a model or around its call:
 

@@ -108,22 +108,26 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        tiny = 1e-300  # "> 0" for the numbers below
-        checks = [("lr", _is_number(self.lr, tiny), "a finite number > 0"),
-                  ("eps", _is_number(self.eps, tiny), "a finite number > 0"),
+        """Raise ValueError naming the first bad field (the Trainer calls this again)."""
+        def positive(value) -> bool:
+            return _is_number(value, 0) and value > 0
+
+        checks = [("lr", positive(self.lr), "a finite number > 0"),
+                  ("eps", positive(self.eps), "a finite number > 0"),
                   ("weight_decay", _is_number(self.weight_decay, 0), "a finite number >= 0"),
-                  ("max_grad_norm", self.max_grad_norm is None or _is_number(self.max_grad_norm,
-                   tiny), "None or a finite number > 0"),
+                  ("max_grad_norm", self.max_grad_norm is None or positive(self.max_grad_norm),
+                   "None or a finite number > 0"),
                   ("warmup_ratio", _is_number(self.warmup_ratio, 0, 1), "a number in [0, 1]"),
-                  ("betas", isinstance(self.betas, (tuple, list)) and len(self.betas) == 2 and all(
-                      _is_number(b, 0, 1) and b < 1 for b in self.betas), "a pair in [0, 1)"),
+                  ("betas", isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
+                   and all(_is_number(b, 0, 1) and b < 1 for b in self.betas), "a pair in [0, 1)"),
                   ("amp", self.amp in AMP_MODES, f"one of {AMP_MODES}"),
                   ("device", isinstance(self.device, str), "a string: 'auto', 'cpu', 'cuda:1'")]
-        checks += [(name, _is_int(getattr(self, name), low), f"an integer >= {low}") for name, low
-                   in (("warmup_steps", 0), ("grad_accum_steps", 1), ("log_every", 1), ("seed", 0))]
-        optional = ("max_steps", "epochs", "eval_every", "checkpoint_every", "keep_last")
-        checks += [(name, getattr(self, name) is None or _is_int(getattr(self, name), 1),
-                    "None or an integer >= 1") for name in optional]
+        for name, low in (("warmup_steps", 0), ("grad_accum_steps", 1), ("log_every", 1),
+                          ("seed", 0)):
+            checks.append((name, _is_int(getattr(self, name), low), f"an integer >= {low}"))
+        for name in ("max_steps", "epochs", "eval_every", "checkpoint_every", "keep_last"):
+            value = getattr(self, name)
+            checks.append((name, value is None or _is_int(value, 1), "None or an integer >= 1"))
         for name, ok, what in checks:
             if not ok:
                 raise ValueError(f"TrainConfig.{name} must be {what}, got {getattr(self, name)!r}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout, installed or not
 
 from bertbook import BertConfig, BertForSequenceClassification  # noqa: E402
 from bertbook.train import Trainer, TrainConfig, init_distributed, make_loader  # noqa: E402
@@ -31,9 +31,10 @@ N_EXAMPLES, SEQ_LEN, VOCAB = 8, 12, 100
 
 def tiny_model() -> BertForSequenceClassification:
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=32, num_labels=3,
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # dropout off: ranks comparable
+    config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=64, max_position_embeddings=32,
+                        num_labels=3, hidden_dropout_prob=0.0,  # no dropout: ranks comparable
+                        attention_probs_dropout_prob=0.0)
     return BertForSequenceClassification(config)
 
 
@@ -55,7 +56,7 @@ def main() -> None:
 
     info = init_distributed()  # gloo on CPU
     model = tiny_model()
-    loader = make_loader(examples(), batch_size=2, shuffle=False)  # 4 examples per process, 2 micro-batches
+    loader = make_loader(examples(), batch_size=2, shuffle=False)  # 2 micro-batches per process
     config = TrainConfig(lr=1e-3, max_steps=1, grad_accum_steps=2, max_grad_norm=None, log_every=1,
                          amp="off", device="cpu", disable_progress=True)
     trainer = Trainer(model, config, loader)

@@ -3,13 +3,13 @@
     python scripts/train_bbc.py --max-steps 200                       # one CPU or one GPU
     torchrun --standalone --nproc_per_node=2 scripts/train_bbc.py     # 2 processes (gloo on CPU)
     torchrun --standalone --nproc_per_node=8 scripts/train_bbc.py --batch-size 32 --amp bf16
-    # several machines: torchrun --nnodes=2 --node_rank=0|1 --rdzv_endpoint=HOST:29500 --nproc_per_node=8 ...
+    # several machines: torchrun --nnodes=2 --node_rank=0|1 --rdzv_endpoint=HOST:29500 ...
 
 Under torchrun each process holds a full replica of the model, reads its own 1/N of every epoch
 (``make_loader`` uses a DistributedSampler) and DistributedDataParallel averages the gradients
 once per optimizer step, so ``--batch-size`` is *per process*: the global batch is N times it.
 The backend is nccl on GPUs, gloo on CPUs (``bertbook.train.init_distributed``). Process 0 alone
-prints, evaluates into the JSON summary and writes checkpoints.
+evaluates and writes the JSON summary.
 
 The summary (``--out``, JSON) holds the loss curve, the validation accuracy, tokens per second
 summed over processes, the world size and the wall time, so runs with 1, 2, ... N processes can
@@ -26,35 +26,37 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout, installed or not
 
 import bertbook  # noqa: E402
 from bertbook.corpora import load_bbc_news  # noqa: E402
 from bertbook.data import DataCollatorWithPadding  # noqa: E402
-from bertbook.train import Trainer, TrainConfig, dist_info, init_distributed, make_loader  # noqa: E402
+from bertbook.loading import resolve_model_source  # noqa: E402
+from bertbook.train import Trainer, TrainConfig, init_distributed, make_loader  # noqa: E402
 
 
-def encode(split, tokenizer, max_length: int, limit: int | None):
+def encode(split, tokenizer, max_length: int, limit: int | None) -> list[dict]:
     # The splits are ordered by class: a limit takes a seeded random subset, not the first rows.
     rows = split.shuffle(seed=0).select(range(min(limit, len(split)))) if limit else split
     enc = tokenizer(list(rows["text"]), truncation=True, max_length=max_length)
-    return [{"input_ids": ids, "attention_mask": m, "token_type_ids": t, "labels": y}
-            for ids, m, t, y in zip(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], rows["label"])]
+    return [{"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": label}
+            for ids, mask, types, label in zip(enc["input_ids"], enc["attention_mask"],
+                                               enc["token_type_ids"], rows["label"])]
 
 
+@torch.no_grad()
 def accuracy(model, loader, device) -> float:
     model.eval()
     right = total = 0
-    with torch.no_grad():
-        for batch in loader:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            pred = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.argmax(-1)
-            right += int((pred == batch["labels"]).sum())
-            total += len(pred)
+    for batch in loader:
+        labels = batch.pop("labels").to(device)
+        pred = model(**{k: v.to(device) for k, v in batch.items()}).logits.argmax(-1)  # (B,)
+        right += int((pred == labels).sum())
+        total += len(pred)
     return right / total
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model-source", default="bundled-minilm")
     p.add_argument("--max-steps", type=int, default=100)
@@ -62,26 +64,30 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"])
-    p.add_argument("--train-limit", type=int, default=None, help="use N random training articles only")
-    p.add_argument("--eval-limit", type=int, default=None, help="evaluate on N random validation articles only")
-    p.add_argument("--padding-free", action="store_true", help="run the encoder on real tokens only")
+    p.add_argument("--train-limit", type=int, default=None, help="N random training articles")
+    p.add_argument("--eval-limit", type=int, default=None, help="N random validation articles")
+    p.add_argument("--padding-free", action="store_true", help="the encoder on real tokens only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="JSON summary (written by process 0)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
-    info = init_distributed()  # no-op without torchrun
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = parse_args(argv)
+    info = init_distributed()  # a no-op without torchrun
     data = load_bbc_news(seed=args.seed)
-    source = args.model_source
-    tokenizer = bertbook.BertTokenizer.from_pretrained(bertbook.loading.resolve_model_source(source))
+    tokenizer = bertbook.BertTokenizer.from_pretrained(resolve_model_source(args.model_source))
     train = encode(data["train"], tokenizer, args.max_length, args.train_limit)
     val = encode(data["validation"], tokenizer, args.max_length, args.eval_limit)
     collate = DataCollatorWithPadding(tokenizer)
-    loader = make_loader(train, args.batch_size, seed=args.seed, collate_fn=collate)
     model = bertbook.BertForSequenceClassification.from_pretrained(
-        source, num_labels=len(data["train"].features["label"].names), padding_free=args.padding_free)
-    config = TrainConfig(lr=args.lr, max_steps=args.max_steps, warmup_ratio=0.1, amp=args.amp, seed=args.seed,
-                         log_every=max(1, args.max_steps // 20))
-    trainer = Trainer(model, config, loader)
+        args.model_source, num_labels=len(data["train"].features["label"].names))
+    if args.padding_free:
+        bertbook.padding_free(model)
+    config = TrainConfig(lr=args.lr, max_steps=args.max_steps, warmup_ratio=0.1, amp=args.amp,
+                         seed=args.seed, log_every=max(1, args.max_steps // 20))
+    trainer = Trainer(model, config, make_loader(train, args.batch_size, seed=args.seed,
+                                                 collate_fn=collate))
     start = time.perf_counter()
     history = trainer.train()
     seconds = time.perf_counter() - start
@@ -89,8 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
     if info.is_main:
         val_loader = make_loader(val, 64, shuffle=False, collate_fn=collate, distributed=False)
         summary = {"world_size": info.world_size, "per_process_batch": args.batch_size,
-                   "global_batch": args.batch_size * info.world_size, "max_steps": args.max_steps,
-                   "seconds": seconds, "val_accuracy": accuracy(trainer.model, val_loader, trainer.device),
+                   "global_batch": args.batch_size * info.world_size,
+                   "max_steps": args.max_steps, "seconds": seconds,
+                   "val_accuracy": accuracy(trainer.model, val_loader, trainer.device),
                    "device": str(trainer.device), "history": history.to_dict()}
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
         if args.out is not None:
