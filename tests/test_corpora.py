@@ -316,6 +316,29 @@ def test_qa_generated_file_header_and_mismatch(tmp_path, monkeypatch):
         corpora._qa_generated_digest.cache_clear()
 
 
+def test_handwritten_qa_set(built, articles):
+    _, sets, _ = built
+    ds = load_bbc_qa_handwritten()
+    assert set(ds.column_names) == QA_COLUMNS
+    rows = ds.to_list()
+    answerable = [r for r in rows if not r["is_impossible"]]
+    assert len(answerable) >= 150 and len(rows) - len(answerable) >= 30
+    split = split_articles(0)
+    assert len({r["article_id"] for r in rows}) >= 30
+    assert {split[r["article_id"]] for r in rows} <= {"validation", "test"}  # never a train article
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        a = articles[r["article_id"]]
+        assert r["title"] == a.headline and r["context"] in a.body
+        texts, starts = r["answers"]["text"], r["answers"]["answer_start"]
+        assert len(texts) == len(starts) and bool(texts) != r["is_impossible"]
+        for text, start in zip(texts, starts):
+            assert r["context"][start:start + len(text)] == text  # exact spans
+    # Evaluation only: no hand-written question is also a generated training question.
+    train_questions = {q.lower() for q in sets["bbc_qa"]["train"]["question"]}
+    assert not [r["question"] for r in rows if r["question"].lower() in train_questions]
+
+
 def test_cloze_contrast_still_builds(articles):
     _, silver = corpora.read_ner_silver()
     sample = list(articles.values())[::60]
