@@ -454,7 +454,7 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0  # batch_in_epoch: micro-batches
         self.history = History()
         self._batches = None  # the micro-batch stream, kept from one train() call to the next
-        self._pending_rng = None  # RNG states of a resume, restored once the data position is
+        self._pending_rng = None  # a resume's RNG states, restored once the data position is set
         self._last_saved_step = -1
 
     def _forward(self, model, batch):
@@ -514,7 +514,8 @@ class Trainer:
         hide = not sys.stderr.isatty() if cfg.disable_progress is None else cfg.disable_progress
         bar = None if tqdm is None or hide or not self.dist.is_main else tqdm(
             total=self.total_steps, initial=self.step, desc="train", unit="step")
-        self._batches = self._batches or self._micro_batches()
+        if self._batches is None:
+            self._batches = self._micro_batches()
         window = dict(loss=0.0, grad_norm=0.0, steps=0, tokens=0, start=time.perf_counter())
         self.train_model.train()
         try:
@@ -541,7 +542,8 @@ class Trainer:
             if bar is not None:
                 bar.close()
         evaluated = self.history.eval_step[-1:] == [self.step]
-        if self.step == self.total_steps and not evaluated and (self.eval_loader or self.eval_fn):
+        has_eval = self.eval_loader is not None or self.eval_fn is not None
+        if self.step == self.total_steps and has_eval and not evaluated:
             self.history.add_eval(self.step, self.evaluate())
         if cfg.checkpoint_dir is not None and self._last_saved_step != self.step:
             self.save_checkpoint()
@@ -631,7 +633,7 @@ class Trainer:
             values = batch.values() if isinstance(batch, Mapping) else batch
             n = next((len(v) for v in values if isinstance(v, torch.Tensor) and v.dim()), 1)
             loss = getattr(outputs, "loss", None)
-            found = {} if loss is None else {"loss": (loss * n, n)}
+            found = {} if loss is None else {"loss": (loss.float() * n, n)}
             for name, value in (self.metric_fn(self.model, batch, outputs) if self.metric_fn
                                 else {}).items():
                 found[name] = value if isinstance(value, (tuple, list)) else (value * n, n)
