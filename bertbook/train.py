@@ -57,10 +57,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 try:
-    from tqdm.auto import tqdm
-except ImportError:  # the bar is a nicety: train without it
-    tqdm = None
-try:
     from .checks import validate_inputs  # value checks, on the host: the models do none
 except ImportError:  # this file copied alone into another project
     validate_inputs = None
@@ -511,9 +507,7 @@ class Trainer:
             raise ValueError(f"steps must be None or a positive integer, got {steps!r}")
         cfg = self.config
         target = self.total_steps if steps is None else min(self.total_steps, self.step + steps)
-        hide = not sys.stderr.isatty() if cfg.disable_progress is None else cfg.disable_progress
-        bar = None if tqdm is None or hide or not self.dist.is_main else tqdm(
-            total=self.total_steps, initial=self.step, desc="train", unit="step")
+        bar = self._progress_bar()
         if self._batches is None:
             self._batches = self._micro_batches()
         window = dict(loss=0.0, grad_norm=0.0, steps=0, tokens=0, start=time.perf_counter())
@@ -548,6 +542,16 @@ class Trainer:
         if cfg.checkpoint_dir is not None and self._last_saved_step != self.step:
             self.save_checkpoint()
         return self.history
+
+    def _progress_bar(self):
+        hide = self.config.disable_progress
+        if not self.dist.is_main or (not sys.stderr.isatty() if hide is None else hide):
+            return None
+        try:  # imported here: importing this module stays free of tqdm's notebook notices
+            from tqdm.auto import tqdm
+        except ImportError:  # the bar is a nicety: train without it
+            return None
+        return tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step")
 
     def _forward_backward(self) -> tuple[torch.Tensor, int]:
         """One step's micro-batches forward and backward: (the step's mean loss, real tokens)."""
