@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from .checks import validate_inputs
 from .heads import (
     BertForMaskedLM,
+    BertForMeanPoolClassification,
     BertForMultipleChoice,
     BertForNextSentencePrediction,
     BertForPreTraining,
@@ -29,6 +30,7 @@ __all__ = [
     "BertLMHeadModel",
     "BertForNextSentencePrediction",
     "BertForSequenceClassification",
+    "BertForMeanPoolClassification",
     "BertForMultipleChoice",
     "BertForTokenClassification",
     "BertForQuestionAnswering",

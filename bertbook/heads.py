@@ -363,14 +363,19 @@ class BertForSequenceClassification(BertPreTrainedModel):
     every later call; we leave the config alone.
     """
 
+    add_pooling_layer = True  # the sentence vector is the pooler's; see BertForMeanPoolClassification
+
     def __init__(self, config: BertConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.bert = self.base_model_class(config)
+        self.bert = self.base_model_class(config, add_pooling_layer=self.add_pooling_layer)
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
+
+    def sentence_vector(self, out, attention_mask) -> torch.Tensor:
+        return out.pooler_output  # (B, H): tanh(W h_[CLS] + b)
 
     def problem_type_for(self, labels: torch.Tensor) -> str:
         if self.config.problem_type is not None:
@@ -385,7 +390,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
                 labels=None, output_attentions=False, output_hidden_states=False) -> SequenceClassifierOutput:
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                         output_attentions=output_attentions, output_hidden_states=output_hidden_states)
-        logits = self.classifier(self.dropout(out.pooler_output))  # (B, K)
+        logits = self.classifier(self.dropout(self.sentence_vector(out, attention_mask)))  # (B, K)
         loss = None
         if labels is not None:
             loss = self.loss(logits, labels)
@@ -410,6 +415,27 @@ class BertForSequenceClassification(BertPreTrainedModel):
         if tuple(labels.shape) != (B, K):
             raise ValueError(f"multi-label labels must have shape ({B}, {K}) of 0/1 targets, got {tuple(labels.shape)}")
         return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
+class BertForMeanPoolClassification(BertForSequenceClassification):
+    """Sentence classification from the *mean of the token vectors* instead of the pooler.
+
+    BERT's pooler was trained by NSP to summarise the pair in [CLS]. A checkpoint trained another
+    way may have a pooler that means nothing: sentence-transformers' MiniLM was trained on the
+    mean of its token vectors and its pooler never was. For such a checkpoint, classify what it
+    was trained to produce. Same losses and state-dict keys as BertForSequenceClassification,
+    without the pooler (transformers has no such class: its BertForSequenceClassification would
+    load this checkpoint with a fresh pooler and read [CLS]).
+    """
+
+    add_pooling_layer = False
+
+    def sentence_vector(self, out, attention_mask) -> torch.Tensor:
+        h = out.last_hidden_state  # (B, T, H)
+        if attention_mask is None:
+            return h.mean(dim=1)  # (B, H)
+        m = attention_mask[:, :, None].to(h.dtype)  # (B, T, 1): padding counts 0
+        return (h * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)  # (B, H)
 
 
 class BertForMultipleChoice(BertPreTrainedModel):
