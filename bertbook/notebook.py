@@ -28,7 +28,8 @@ def source(obj, *, start: str | None = None, end: str | None = None) -> str:
     lines = text.splitlines()
     i = next((k for k, line in enumerate(lines) if start in line), None)
     if i is None:
-        raise ValueError(f"{start!r} not found in the source of {getattr(obj, '__qualname__', obj)}")
+        name = getattr(obj, "__qualname__", obj)
+        raise ValueError(f"{start!r} not found in the source of {name}")
     j = next((k for k in range(i, len(lines)) if end is not None and end in lines[k]),
              len(lines) - 1)
     return "\n".join(lines[i : j + 1])

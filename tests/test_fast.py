@@ -9,15 +9,23 @@ from torch import nn
 import bertbook
 from bertbook import fast
 
-CFG = dict(vocab_size=97, hidden_size=48, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-           max_position_embeddings=40, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+CFG = dict(
+    vocab_size=97,
+    hidden_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=40,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
 
 
 def _ragged(B, T, seed):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(1, CFG["vocab_size"], (B, T), generator=g)
     mask = torch.ones_like(ids)
-    mask[0, T // 3:] = 0
+    mask[0, T // 3 :] = 0
     return ids.masked_fill(mask == 0, 0), mask
 
 
@@ -72,5 +80,7 @@ def test_autocast_fp16_on_cpu_falls_back_to_bf16():
 def test_autocast_off_and_bad_values():
     with fast.autocast("cpu", "off"):
         assert nn.Linear(4, 4)(torch.ones(2, 4)).dtype == torch.float32
-    with pytest.raises(ValueError, match=r"amp must be one of \('auto', 'off', 'bf16', 'fp16'\), got 'int8'"):
+    with pytest.raises(
+        ValueError, match=r"amp must be one of \('auto', 'off', 'bf16', 'fp16'\), got 'int8'"
+    ):
         fast.autocast("cpu", "int8")

@@ -21,6 +21,7 @@ from bertbook.train import (
     History,
     Trainer,
     TrainConfig,
+    atomic_write,
     get_linear_schedule_with_warmup,
     linear_warmup_decay,
     make_loader,
@@ -29,8 +30,14 @@ from bertbook.train import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-            max_position_embeddings=32)
+TINY = dict(
+    vocab_size=100,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=32,
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
@@ -38,8 +45,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, 
 
 def cls_model(dropout: float = 0.0, seed: int = 0, **overrides) -> BertForSequenceClassification:
     torch.manual_seed(seed)
-    config = BertConfig(**{**TINY, **overrides}, num_labels=3, hidden_dropout_prob=dropout,
-                        attention_probs_dropout_prob=dropout)
+    config = BertConfig(
+        **{**TINY, **overrides},
+        num_labels=3,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     return BertForSequenceClassification(config)
 
 
@@ -55,7 +66,9 @@ def examples(n: int = 8, seq_len: int = 12, seed: int = 1) -> list[dict[str, tor
 
 
 def config(**kw) -> TrainConfig:
-    base = dict(lr=1e-3, max_steps=4, amp="off", device="cpu", log_every=1, seed=0, disable_progress=True)
+    base = dict(
+        lr=1e-3, max_steps=4, amp="off", device="cpu", log_every=1, seed=0, disable_progress=True
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -68,7 +81,9 @@ def params(model) -> dict[str, torch.Tensor]:
 
 def test_overfits_one_fixed_batch():
     model = cls_model()
-    loader = DataLoader(examples(8), batch_size=8, shuffle=False)  # one batch per epoch: always the same
+    loader = DataLoader(
+        examples(8), batch_size=8, shuffle=False
+    )  # one batch per epoch: always the same
     history = Trainer(model, config(lr=5e-3, max_steps=40), loader).train()
     assert len(history.loss) == 40 and history.step == list(range(1, 41))
     assert history.loss[-1] < 0.2 * history.loss[0], (history.loss[0], history.loss[-1])
@@ -80,7 +95,9 @@ def test_gradient_accumulation_equals_one_big_batch():
     data = examples(8)
     big, small = cls_model(), cls_model()
     Trainer(big, config(max_steps=1), DataLoader(data, batch_size=8)).train()
-    h = Trainer(small, config(max_steps=1, grad_accum_steps=2), DataLoader(data, batch_size=4)).train()
+    h = Trainer(
+        small, config(max_steps=1, grad_accum_steps=2), DataLoader(data, batch_size=4)
+    ).train()
     assert len(h.loss) == 1
     for (name, p), q in zip(big.named_parameters(), small.parameters()):
         # p.grad is still the step's gradient (zeroed at the start of a step, not the end).
@@ -97,9 +114,16 @@ def test_gradient_clipping_and_logged_norm():
     free, clipped = cls_model(), cls_model()
     h_free = Trainer(free, config(max_steps=1, max_grad_norm=None), data).train()
     h_clip = Trainer(clipped, config(max_steps=1, max_grad_norm=1e-3), data).train()
-    norm = lambda m: torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in m.parameters()])).item()
-    assert h_free.grad_norm[0] == pytest.approx(norm(free), rel=1e-5)  # logged: the norm before clipping
-    assert h_clip.grad_norm[0] == pytest.approx(h_free.grad_norm[0], rel=1e-5) and h_free.grad_norm[0] > 1e-2
+    norm = lambda m: torch.linalg.vector_norm(
+        torch.stack([p.grad.norm() for p in m.parameters()])
+    ).item()
+    assert h_free.grad_norm[0] == pytest.approx(
+        norm(free), rel=1e-5
+    )  # logged: the norm before clipping
+    assert (
+        h_clip.grad_norm[0] == pytest.approx(h_free.grad_norm[0], rel=1e-5)
+        and h_free.grad_norm[0] > 1e-2
+    )
     assert norm(clipped) == pytest.approx(1e-3, rel=1e-3)  # what the optimizer used
 
 
@@ -123,9 +147,17 @@ def test_linear_schedule_with_warmup():
         sched.step()
     assert lrs == pytest.approx([0.0, 0.05, 0.1, 0.075, 0.05, 0.025])
     # The trainer records the lr each logged step ran with.
-    h = Trainer(cls_model(), config(lr=0.1, max_steps=6, warmup_steps=2), DataLoader(examples(8), batch_size=4)).train()
+    h = Trainer(
+        cls_model(),
+        config(lr=0.1, max_steps=6, warmup_steps=2),
+        DataLoader(examples(8), batch_size=4),
+    ).train()
     assert h.lr == pytest.approx(lrs)
-    h = Trainer(cls_model(), config(lr=0.1, max_steps=6, warmup_ratio=0.5), DataLoader(examples(8), batch_size=4)).train()
+    h = Trainer(
+        cls_model(),
+        config(lr=0.1, max_steps=6, warmup_ratio=0.5),
+        DataLoader(examples(8), batch_size=4),
+    ).train()
     assert h.lr == pytest.approx([0.0, 1 / 30, 2 / 30, 0.1, 2 / 30, 1 / 30])  # 3 warm-up steps of 6
 
 
@@ -152,12 +184,22 @@ def test_sparse_prediction_forward_kwarg_gives_the_dense_loss():
         pick = (torch.rand(ex["input_ids"].shape, generator=g) < 0.3) & ex["attention_mask"].bool()
         pick[0] = True
         labels[pick] = ex["input_ids"][pick]
-        data.append({"input_ids": ex["input_ids"], "attention_mask": ex["attention_mask"], "labels": labels})
+        data.append(
+            {"input_ids": ex["input_ids"], "attention_mask": ex["attention_mask"], "labels": labels}
+        )
     losses = []
     for kwargs in ({}, {"sparse_prediction": True}):
         torch.manual_seed(0)
-        model = BertForMaskedLM(BertConfig(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
-        losses.append(Trainer(model, config(max_steps=3), DataLoader(data, batch_size=4), forward_kwargs=kwargs).train().loss)
+        model = BertForMaskedLM(
+            BertConfig(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        )
+        losses.append(
+            Trainer(
+                model, config(max_steps=3), DataLoader(data, batch_size=4), forward_kwargs=kwargs
+            )
+            .train()
+            .loss
+        )
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
@@ -173,7 +215,8 @@ def test_grad_scaler_bookkeeping_on_cpu():
     for p, q in zip(ref.parameters(), scaled.parameters()):
         torch.testing.assert_close(q, p, atol=0, rtol=1e-6)
 
-    # An overflowing step is skipped: no parameter moves, the schedule does not advance, the scale halves.
+    # An overflowing step is skipped: no parameter moves, the schedule does not advance, the scale
+    # halves.
     model = cls_model()
     before = params(model)
     trainer = Trainer(model, config(max_steps=3, warmup_steps=2), DataLoader(data, batch_size=4))
@@ -184,7 +227,9 @@ def test_grad_scaler_bookkeeping_on_cpu():
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
     assert trainer.scaler.get_scale() == 2.0**9
     h = trainer.train()
-    assert h.lr == pytest.approx([0.0, 0.0, 0.5e-3])  # the skipped step left the schedule at its start
+    assert h.lr == pytest.approx(
+        [0.0, 0.0, 0.5e-3]
+    )  # the skipped step left the schedule at its start
     assert not torch.equal(model.classifier.weight, before["classifier.weight"])
 
 
@@ -193,7 +238,11 @@ def test_bf16_autocast_on_cpu_trains():
     trainer = Trainer(model, config(amp="bf16", max_steps=3), DataLoader(examples(8), batch_size=4))
     assert trainer.amp_dtype == torch.bfloat16 and not trainer.scaler.is_enabled()
     h = trainer.train()
-    assert len(h.loss) == 3 and all(np.isfinite(h.loss)) and model.classifier.weight.dtype == torch.float32
+    assert (
+        len(h.loss) == 3
+        and all(np.isfinite(h.loss))
+        and model.classifier.weight.dtype == torch.float32
+    )
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -209,9 +258,14 @@ def test_evaluation_loss_metrics_and_mode():
         return {"accuracy": (correct, len(batch["labels"])), "batch_mean_const": 2.0}
 
     model = cls_model(dropout=0.1)
-    trainer = Trainer(model, config(max_steps=5, eval_every=2), DataLoader(train_data, batch_size=4),
-                      eval_loader=DataLoader(eval_data, batch_size=4), metric_fn=accuracy,
-                      eval_fn=lambda m: {"custom": 7})
+    trainer = Trainer(
+        model,
+        config(max_steps=5, eval_every=2),
+        DataLoader(train_data, batch_size=4),
+        eval_loader=DataLoader(eval_data, batch_size=4),
+        metric_fn=accuracy,
+        eval_fn=lambda m: {"custom": 7},
+    )
     h = trainer.train()
     assert h.eval_step == [2, 4, 5]  # every 2 steps, and once at the end
     assert set(h.eval_metrics) == {"loss", "accuracy", "batch_mean_const", "custom"}
@@ -231,15 +285,22 @@ def test_evaluation_does_not_change_the_training_run():
     data = examples(8)
     a, b = cls_model(dropout=0.2), cls_model(dropout=0.2)
     Trainer(a, config(max_steps=4), make_loader(data, 4, seed=0)).train()
-    Trainer(b, config(max_steps=4, eval_every=1), make_loader(data, 4, seed=0),
-            eval_loader=make_loader(data, 4, shuffle=False)).train()
+    Trainer(
+        b,
+        config(max_steps=4, eval_every=1),
+        make_loader(data, 4, seed=0),
+        eval_loader=make_loader(data, 4, shuffle=False),
+    ).train()
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
 
 
 def test_epochs_mode_and_history_roundtrip():
-    trainer = Trainer(cls_model(), config(max_steps=None, epochs=2, grad_accum_steps=2, log_every=2),
-                      DataLoader(examples(10), batch_size=2))  # 5 batches x 2 epochs / 2 = 5 steps
+    trainer = Trainer(
+        cls_model(),
+        config(max_steps=None, epochs=2, grad_accum_steps=2, log_every=2),
+        DataLoader(examples(10), batch_size=2),
+    )  # 5 batches x 2 epochs / 2 = 5 steps
     h = trainer.train()
     assert trainer.total_steps == 5 and trainer.step == 5 and h.step == [2, 4, 5]
     assert History.from_dict(h.to_dict()) == h
@@ -276,8 +337,12 @@ class NoisyCollate:
 
 def resume_setup(tmp_path, seed_model=0, **kw):
     model = cls_model(dropout=0.1, seed=seed_model)
-    loader = make_loader(examples(20), batch_size=4, shuffle=True, seed=3, collate_fn=NoisyCollate())  # 5 batches/epoch
-    cfg = config(max_steps=6, grad_accum_steps=2, warmup_steps=2, checkpoint_dir=str(tmp_path), **kw)
+    loader = make_loader(
+        examples(20), batch_size=4, shuffle=True, seed=3, collate_fn=NoisyCollate()
+    )  # 5 batches/epoch
+    cfg = config(
+        max_steps=6, grad_accum_steps=2, warmup_steps=2, checkpoint_dir=str(tmp_path), **kw
+    )
     return model, Trainer(model, cfg, loader)
 
 
@@ -314,7 +379,9 @@ def test_resume_without_rng_state_would_differ(tmp_path):
     trainer.resume()
     trainer._pending_rng = None  # forget the RNG state
     trainer.train()
-    assert not all(torch.equal(p, q) for p, q in zip(straight_model.parameters(), model.parameters()))
+    assert not all(
+        torch.equal(p, q) for p, q in zip(straight_model.parameters(), model.parameters())
+    )
 
 
 def test_checkpoint_contents_and_keep_last(tmp_path):
@@ -323,7 +390,12 @@ def test_checkpoint_contents_and_keep_last(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "step-3", "step-4"]
     ckpt = resolve_checkpoint(tmp_path)
     assert ckpt.name == "step-4"
-    assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "model.pt", "trainer_state.json", "training_state.pt"]
+    assert sorted(p.name for p in ckpt.iterdir()) == [
+        "config.json",
+        "model.pt",
+        "trainer_state.json",
+        "training_state.pt",
+    ]
     state = torch.load(ckpt / "model.pt", weights_only=True)
     for name, p in model.state_dict().items():
         assert torch.equal(state[name], p)
@@ -337,6 +409,7 @@ def test_crash_mid_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     trainer.train(steps=1)  # step 3 in memory; step-3 on disk too
     (tmp_path / "latest").write_text("step-2\n")  # pretend step-3 never happened...
     import shutil
+
     shutil.rmtree(tmp_path / "step-3")
     calls = []
 
@@ -351,10 +424,14 @@ def test_crash_mid_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         trainer.save_checkpoint()  # ...and crash while writing it
     with pytest.raises(OSError, match="simulated"):
         trainer.step = 2
-        trainer.save_checkpoint()  # re-saving an existing step crashes too: the old one must survive
+        # Re-saving an existing step crashes too: the old one must survive.
+        trainer.save_checkpoint()
     monkeypatch.undo()
     assert len(calls) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "step-2"]  # no temp or partial folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latest",
+        "step-2",
+    ]  # no temp or partial folder
     assert (tmp_path / "latest").read_text().strip() == "step-2"
     fresh_model, fresh = resume_setup(tmp_path, seed_model=5)
     assert fresh.resume() == 2
@@ -362,8 +439,23 @@ def test_crash_mid_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         assert torch.equal(p, saved[name]), name
 
 
+def test_atomic_write_of_a_file_keeps_the_old_one_when_writing_fails(tmp_path):
+    path = tmp_path / "record.json"
+    atomic_write(path, lambda tmp: tmp.write_text("old"))
+
+    def broken(tmp):
+        tmp.write_text("half a rec")  # part of the data reaches the disk
+        raise OSError("No space left on device (simulated)")
+
+    with pytest.raises(OSError, match="simulated"):
+        atomic_write(path, broken)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["record.json"]
+    assert atomic_write(path, lambda tmp: tmp.write_text("new")) == path
+    assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["record.json"]
+
+
 class Stream(torch.utils.data.IterableDataset):
-    """A stream without a length: the loader has no batch sampler, so a resume loads and drops seen batches."""
+    """A stream without a length: a resume loads and drops the batches already seen."""
 
     def __iter__(self):
         return iter(examples(10))
@@ -373,15 +465,22 @@ def test_resume_of_an_iterable_loader(tmp_path):
     runs = []
     for split in (False, True):
         model = cls_model(dropout=0.1)
-        make = lambda m: Trainer(m, config(max_steps=4, checkpoint_dir=str(tmp_path / str(split))),
-                                 DataLoader(Stream(), batch_size=4))  # 3 batches (4, 4, 2) per pass
+        make = lambda m: Trainer(
+            m,
+            config(max_steps=4, checkpoint_dir=str(tmp_path / str(split))),
+            DataLoader(Stream(), batch_size=4),
+        )  # 3 batches (4, 4, 2) per pass
         trainer = make(model)
         if split:
             trainer.train(steps=2)
             model = cls_model(dropout=0.1, seed=7)
             trainer = make(model)
             trainer.resume()
-            assert (trainer.epoch, trainer.batch_in_epoch, trainer.batches_per_epoch) == (0, 2, None)
+            assert (trainer.epoch, trainer.batch_in_epoch, trainer.batches_per_epoch) == (
+                0,
+                2,
+                None,
+            )
         losses = trainer.train().loss
         runs.append((params(model), losses))
     assert runs[0][1] == runs[1][1]
@@ -395,7 +494,9 @@ def test_resume_of_an_iterable_loader(tmp_path):
 def test_dataset_smaller_than_batch_size():
     with pytest.raises(ValueError, match=r"3 examples .*batch_size=8 with drop_last=True"):
         make_loader(examples(3), batch_size=8, drop_last=True)
-    with pytest.raises(ValueError, match=r"0 batches: the dataset has 3 examples, batch_size=8, drop_last=True"):
+    with pytest.raises(
+        ValueError, match=r"0 batches: the dataset has 3 examples, batch_size=8, drop_last=True"
+    ):
         Trainer(cls_model(), config(), DataLoader(examples(3), batch_size=8, drop_last=True))
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         make_loader(examples(3), batch_size=0)
@@ -406,12 +507,22 @@ def test_dataset_smaller_than_batch_size():
 def test_resume_with_a_different_model_config(tmp_path):
     _, trainer = resume_setup(tmp_path)
     trainer.train(steps=1)
-    other = Trainer(cls_model(dropout=0.1, intermediate_size=48), config(max_steps=6, grad_accum_steps=2, checkpoint_dir=str(tmp_path)),
-                    make_loader(examples(20), batch_size=4, seed=3))
-    with pytest.raises(ValueError, match=r"different model config; differing fields: intermediate_size \(checkpoint 64, model 48\)"):
+    other = Trainer(
+        cls_model(dropout=0.1, intermediate_size=48),
+        config(max_steps=6, grad_accum_steps=2, checkpoint_dir=str(tmp_path)),
+        make_loader(examples(20), batch_size=4, seed=3),
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"different model config; differing fields: "
+        r"intermediate_size \(checkpoint 64, model 48\)",
+    ):
         other.resume()
-    other = Trainer(cls_model(dropout=0.1), config(max_steps=6, checkpoint_dir=str(tmp_path)),
-                    make_loader(examples(20), batch_size=5, seed=3))
+    other = Trainer(
+        cls_model(dropout=0.1),
+        config(max_steps=6, checkpoint_dir=str(tmp_path)),
+        make_loader(examples(20), batch_size=5, seed=3),
+    )
     with pytest.raises(ValueError, match="5 batches per epoch, this train_loader has 4"):
         other.resume()
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
@@ -419,7 +530,9 @@ def test_resume_with_a_different_model_config(tmp_path):
 
 
 def test_resume_warns_about_an_unseeded_shuffle(tmp_path):
-    loader = lambda: DataLoader(examples(12), batch_size=4, shuffle=True)  # RandomSampler: order not f(epoch)
+    loader = lambda: DataLoader(
+        examples(12), batch_size=4, shuffle=True
+    )  # RandomSampler: order not f(epoch)
     Trainer(cls_model(), config(max_steps=1, checkpoint_dir=str(tmp_path)), loader()).train()
     with pytest.warns(UserWarning, match="RandomSampler.*make_loader"):
         Trainer(cls_model(), config(max_steps=2, checkpoint_dir=str(tmp_path)), loader()).resume()
@@ -430,7 +543,9 @@ def test_distributed_helpers_without_torchrun(monkeypatch):
 
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
-    assert init_distributed() == DistInfo(rank=0, world_size=1, local_rank=0)  # no torchrun: a no-op
+    assert init_distributed() == DistInfo(
+        rank=0, world_size=1, local_rank=0
+    )  # no torchrun: a no-op
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "one")
     with pytest.raises(ValueError, match="RANK='one'; launch with torchrun"):
@@ -446,23 +561,26 @@ def test_distributed_helpers_without_torchrun(monkeypatch):
     assert orders[0] == orders[2] != orders[1] and sorted(orders[0]) == list(range(10))
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(lr=0.0), r"TrainConfig.lr must be a finite number > 0, got 0.0"),
-    (dict(lr=-1e-3), r"TrainConfig.lr must be a finite number > 0, got -0.001"),
-    (dict(lr=float("nan")), "TrainConfig.lr must be a finite number"),
-    (dict(grad_accum_steps=0), "TrainConfig.grad_accum_steps must be an integer >= 1, got 0"),
-    (dict(grad_accum_steps=1.5), "TrainConfig.grad_accum_steps must be an integer >= 1"),
-    (dict(amp="fp32"), r"TrainConfig.amp must be one of \('auto', 'off', 'bf16', 'fp16'\)"),
-    (dict(max_steps=None), "exactly one of max_steps or epochs"),
-    (dict(epochs=2), "exactly one of max_steps or epochs"),
-    (dict(warmup_steps=2, warmup_ratio=0.1), "warmup_steps .* or warmup_ratio"),
-    (dict(warmup_ratio=1.5), r"warmup_ratio must be a number in \[0, 1\], got 1.5"),
-    (dict(betas=(0.9, 1.0)), r"betas must be a pair in \[0, 1\), got \(0.9, 1.0\)"),
-    (dict(max_grad_norm=0), "max_grad_norm must be None or a finite number > 0, got 0"),
-    (dict(device=0), "TrainConfig.device must be a string"),
-    (dict(checkpoint_every=5), "checkpoint_every needs checkpoint_dir"),
-    (dict(log_every=0), "log_every must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(lr=0.0), r"TrainConfig.lr must be a finite number > 0, got 0.0"),
+        (dict(lr=-1e-3), r"TrainConfig.lr must be a finite number > 0, got -0.001"),
+        (dict(lr=float("nan")), "TrainConfig.lr must be a finite number"),
+        (dict(grad_accum_steps=0), "TrainConfig.grad_accum_steps must be an integer >= 1, got 0"),
+        (dict(grad_accum_steps=1.5), "TrainConfig.grad_accum_steps must be an integer >= 1"),
+        (dict(amp="fp32"), r"TrainConfig.amp must be one of \('auto', 'off', 'bf16', 'fp16'\)"),
+        (dict(max_steps=None), "exactly one of max_steps or epochs"),
+        (dict(epochs=2), "exactly one of max_steps or epochs"),
+        (dict(warmup_steps=2, warmup_ratio=0.1), "warmup_steps .* or warmup_ratio"),
+        (dict(warmup_ratio=1.5), r"warmup_ratio must be a number in \[0, 1\], got 1.5"),
+        (dict(betas=(0.9, 1.0)), r"betas must be a pair in \[0, 1\), got \(0.9, 1.0\)"),
+        (dict(max_grad_norm=0), "max_grad_norm must be None or a finite number > 0, got 0"),
+        (dict(device=0), "TrainConfig.device must be a string"),
+        (dict(checkpoint_every=5), "checkpoint_every needs checkpoint_dir"),
+        (dict(log_every=0), "log_every must be an integer >= 1"),
+    ],
+)
 def test_bad_train_config(kw, match):
     with pytest.raises(ValueError, match=match):
         config(**kw)
@@ -472,15 +590,29 @@ def test_bad_trainer_arguments():
     loader = DataLoader(examples(8), batch_size=4)
     with pytest.raises(ValueError, match="warmup_steps=10 is more than the 4 training steps"):
         Trainer(cls_model(), config(warmup_steps=10), loader)
-    with pytest.raises(ValueError, match=r"epochs=1 x 2 batches / grad_accum_steps=4 gives 0 optimizer steps"):
+    with pytest.raises(
+        ValueError, match=r"epochs=1 x 2 batches / grad_accum_steps=4 gives 0 optimizer steps"
+    ):
         Trainer(cls_model(), config(max_steps=None, epochs=1, grad_accum_steps=4), loader)
-    with pytest.raises(TypeError, match="Trainer needs a torch.nn.Module and a TrainConfig, got "
-                                        "BertForSequenceClassification and dict"):
+    with pytest.raises(
+        TypeError,
+        match="Trainer needs a torch.nn.Module and a TrainConfig, got "
+        "BertForSequenceClassification and dict",
+    ):
         Trainer(cls_model(), {"lr": 1e-3}, loader)
     with pytest.raises(ValueError, match="returned no loss: does the batch carry labels"):
-        Trainer(cls_model(), config(), DataLoader([{k: v for k, v in e.items() if k != "labels"} for e in examples(8)],
-                                                   batch_size=4)).train()
-    with pytest.raises(ValueError, match="device='cuda' was asked for") if not torch.cuda.is_available() else _nothing():
+        Trainer(
+            cls_model(),
+            config(),
+            DataLoader(
+                [{k: v for k, v in e.items() if k != "labels"} for e in examples(8)], batch_size=4
+            ),
+        ).train()
+    with (
+        pytest.raises(ValueError, match="device='cuda' was asked for")
+        if not torch.cuda.is_available()
+        else _nothing()
+    ):
         Trainer(cls_model(), config(device="cuda"), loader)
 
 
@@ -494,7 +626,9 @@ class _nothing:
 
 def test_fp16_on_cpu_falls_back_to_bf16_with_a_warning():
     with pytest.warns(UserWarning, match="amp='fp16' is a GPU type; using bf16 on the cpu"):
-        trainer = Trainer(cls_model(), config(amp="fp16", max_steps=2), DataLoader(examples(8), batch_size=4))
+        trainer = Trainer(
+            cls_model(), config(amp="fp16", max_steps=2), DataLoader(examples(8), batch_size=4)
+        )
     assert trainer.amp_dtype == torch.bfloat16 and not trainer.scaler.is_enabled()
     assert len(trainer.train().loss) == 2
 
@@ -511,12 +645,22 @@ def _load_ddp_check():
 
 @pytest.mark.ddp  # torchrun with two processes: left out of make test-fast
 @pytest.mark.ddp
-@pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
-                    reason="torch.distributed with the gloo backend is not available in this torch build")
+@pytest.mark.skipif(
+    not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+    reason="torch.distributed with the gloo backend is not available in this torch build",
+)
 def test_torchrun_two_processes_average_gradients_like_one_big_batch(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           str(ROOT / "scripts" / "ddp_check.py"), "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        str(ROOT / "scripts" / "ddp_check.py"),
+        "--out",
+        str(tmp_path),
+    ]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     result = torch.load(tmp_path / "ddp.pt", weights_only=True)
