@@ -1,18 +1,23 @@
-"""Extractive question answering after the model: from start/end logits to answer text, and
-the SQuAD v1.1 metrics.
+"""Extractive question answering after the model: from start/end logits to answer text, the
+SQuAD metrics, baselines, one call that answers a question, and a command line.
 
     best_spans               the valid (start, end) spans of ONE window, best first
     max_context_mask         run_squad's "maximal context" rule over windows given as token spans
     window_token_spans       recover each window's token span from its ``offset_mapping``
     compute_max_context      both of the above for a whole list of features
-    postprocess_predictions  all windows of all examples -> {id: answer text}, plus an n-best list;
-                             whole words (snap_to_words) and, for SQuAD 2.0, the null answer
+    postprocess_predictions  all windows of all examples -> {id: answer text}, plus an n-best
+                             list; whole words (snap_to_words) and, for SQuAD 2.0, the null answer
     null_score_diff, apply_null_threshold, best_null_threshold
                              the "no answer" decision and its threshold chosen on validation data
     normalize_answer, exact_match_score, f1_score, squad_evaluate
                              the official SQuAD ``evaluate-v1.1.py`` line for line, and
-                             ``evaluate-v2.0.py`` (HasAns / NoAns) when some questions have no answer
+                             ``evaluate-v2.0.py`` (HasAns / NoAns) when some questions have none
     read_squad               a SQuAD v1.1 or v2.0 JSON file -> rows
+    extract_entities, frequent_entity_baseline, typed_entity_baseline, baseline_predictions
+                             answers with no model, to measure the model against
+    answer                   question + context -> the top answers (the QA pipeline, in one call)
+    train_qa, load_qa_model, evaluate_rows, main
+                             ``python -m bertbook.qa train | answer | evaluate``
 
 The rules follow google-research/bert ``run_squad.py`` (``write_predictions``,
 ``_check_is_max_context``) and Hugging Face ``postprocess_qa_predictions`` (examples/pytorch/
@@ -26,8 +31,9 @@ Input format (what ``bertbook.data.prepare_qa_eval_features`` produces, as plain
   [CLS], [SEP], padding); and ``example_index``: the position of its example in ``examples``.
 * the model gives ``start_logits`` and ``end_logits``, (T,) per feature.
 
-Only numpy and the standard library are needed (torch tensors are accepted and converted), so
-this file can be copied alone into another project.
+Decoding, metrics and baselines need only numpy and the standard library (torch tensors are
+accepted and converted), so those parts can be copied alone into another project; ``answer`` and
+the command line import torch and the rest of bertbook when they are called.
 """
 
 from __future__ import annotations

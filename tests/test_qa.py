@@ -1054,3 +1054,25 @@ def test_expected_answer_type_from_the_wh_phrase():
     assert expected_answer_type("Which company bought Rover?") == {"ORG"}
     assert expected_answer_type("Whose plan was it?") == {"PERSON", "ORG"}
     assert expected_answer_type("What did Fiat buy?") == set()  # any entity
+
+
+def test_train_windows_of_an_unanswerable_question_all_point_at_cls():
+    # SQuAD 2.0 rows (no answer: answer_start None or text "") label every window [CLS] = 0, as
+    # HF run_qa.py; an answerable row labels its answer only in the window that holds it whole.
+    from bertbook import BertTokenizer, minilm_path
+    from bertbook.data import prepare_qa_train_features
+
+    tok = BertTokenizer.from_pretrained(minilm_path())
+    start = FIAT.index("FAO")
+    features = prepare_qa_train_features(
+        tok, ["Who?", "Who?", "Who?"], [FIAT] * 3, [None, 0, start], [None, "", "FAO"],
+        max_length=16, doc_stride=4,
+    )
+    by_example = {i: [f for f in features if f["example_index"] == i] for i in range(3)}
+    assert len(by_example[0]) > 1  # several windows each
+    for i in (0, 1):
+        assert all(f["start_positions"] == f["end_positions"] == 0 for f in by_example[i])
+    labelled = [f for f in by_example[2] if f["start_positions"] != 0]
+    assert labelled and len(labelled) < len(by_example[2])
+    pieces = tok.convert_ids_to_tokens(labelled[0]["input_ids"])
+    assert pieces[labelled[0]["start_positions"] : labelled[0]["end_positions"] + 1] == ["fa", "##o"]
