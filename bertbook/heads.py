@@ -247,7 +247,8 @@ class BertForPreTraining(_TiedMLMMixin, BertPreTrainedModel):
             check_labels(labels, (B, T))
         if next_sentence_label is not None:
             # NSP labels are 0/1 only: -100 there is a data bug (NSP trained with the MLM ignore
-            # index), which checks.validate_inputs rejects; cross_entropy here ignores no index.
+            # index). Trap: cross_entropy skips -100 by default, so the model would silently drop
+            # such a pair (as transformers does); checks.validate_inputs rejects it on the host.
             next_sentence_label = check_labels(next_sentence_label, (B,), "next_sentence_label")
         prediction_logits, mlm_loss = self._mlm_logits_and_loss(out.last_hidden_state, labels, sparse_prediction)
         seq_relationship_logits = self.cls.seq_relationship(out.pooler_output)  # (B, 2)
@@ -409,7 +410,8 @@ class BertForSequenceClassification(BertPreTrainedModel):
                 return F.mse_loss(logits.squeeze(), labels.squeeze())
             return F.mse_loss(logits, labels)
         if problem == "single_label_classification":
-            # No ignore index for sentence labels: every example must have a class.
+            # Every example must have a class: cross_entropy would skip a -100 silently (as in
+            # transformers), so checks.validate_inputs rejects it on the host.
             return F.cross_entropy(logits, check_labels(labels, (B,)))
         # multi-label: one independent sigmoid per class
         if tuple(labels.shape) != (B, K):
