@@ -654,8 +654,8 @@ def load_bbc_ner(seed: int = 0, *, fractions=DEFAULT_FRACTIONS, min_words: int =
 def _qa_generated_digest() -> str:
     if not QA_GENERATED_FILE.is_file():
         raise FileNotFoundError(
-            f"{QA_GENERATED_FILE} is missing; regenerate it with `python scripts/build_qa_questions.py` "
-            "(needs spaCy and en_core_web_sm, see that script)")
+            f"{QA_GENERATED_FILE} is missing; regenerate it with "
+            "`python scripts/build_qa_questions.py` (needs spaCy and en_core_web_sm, see there)")
     return hashlib.sha256(QA_GENERATED_FILE.read_bytes()).hexdigest()[:16]
 
 
@@ -676,17 +676,19 @@ def read_qa_generated() -> tuple[dict, dict[str, list[dict]]]:
     out = {}
     for entry in entries:
         body = bodies.get(entry["id"])
-        if body is None or len(body) != entry["n"] or zlib.crc32(body.encode("utf-8")) != entry["crc"]:
-            raise ValueError(f"{QA_GENERATED_FILE}: article {entry['id']} differs from the installed "
-                             f"corpus ({header.get('corpus')} was parsed); regenerate it with "
-                             "scripts/build_qa_questions.py")
+        crc = None if body is None else zlib.crc32(body.encode("utf-8"))
+        if body is None or len(body) != entry["n"] or crc != entry["crc"]:
+            raise ValueError(f"{QA_GENERATED_FILE}: article {entry['id']} differs from the "
+                             f"installed corpus ({header.get('corpus')} was parsed); "
+                             "regenerate it with scripts/build_qa_questions.py")
         for q in entry["qs"]:
             if body[q["a"][0]:q["a"][1]] != q["t"]:
                 raise ValueError(f"{QA_GENERATED_FILE}: {entry['id']}: answer {q['t']!r} is not at "
                                  f"{q['a']} of the body")
         out[entry["id"]] = entry["qs"]
     if set(out) != set(bodies):
-        raise ValueError(f"{QA_GENERATED_FILE} covers {len(out)} articles, the corpus has {len(bodies)}")
+        raise ValueError(f"{QA_GENERATED_FILE} covers {len(out)} articles, "
+                         f"the corpus has {len(bodies)}")
     return header, out
 
 
@@ -843,7 +845,8 @@ def _qa_features():
     })
 
 
-def _build_qa(seed, fractions, max_questions, max_context_words, block_words, unanswerable_fraction):
+def _build_qa(seed, fractions, max_questions, max_context_words, block_words,
+              unanswerable_fraction):
     rows, stats = _qa_rows(seed, fractions, max_questions, max_context_words, block_words,
                            unanswerable_fraction)
     return _dataset_dict(rows, _qa_features()), stats
@@ -908,7 +911,8 @@ def load_bbc_qa_handwritten():
 
     rows = read_squad(QA_HANDWRITTEN_FILE)
     features = _qa_features()
-    return datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in features}, features=features)
+    columns = {k: [r[k] for r in rows] for k in features}
+    return datasets.Dataset.from_dict(columns, features=features)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1080,8 +1084,9 @@ def _build_cloze(seed, fractions, max_questions, max_context_words, block_words)
     return _dataset_dict(rows, features), stats
 
 
-def load_bbc_cloze(seed: int = 0, *, fractions=DEFAULT_FRACTIONS, max_questions_per_article: int = 4,
-                   max_context_words: int = 300, block_words: int = 150, cache: bool = True):
+def load_bbc_cloze(seed: int = 0, *, fractions=DEFAULT_FRACTIONS,
+                   max_questions_per_article: int = 4, max_context_words: int = 300,
+                   block_words: int = 150, cache: bool = True):
     """Cloze reading comprehension in SQuAD v1.1 form: the book's first, replaced QA recipe,
     kept only as a contrast to :func:`load_bbc_qa` (a model trained on it scored below a rule
     with no training at all, because the question's own sentence is not in the context).

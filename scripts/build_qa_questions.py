@@ -94,15 +94,16 @@ def load_spacy_model():
 # A quote mark anywhere (reported speech turns into odd questions), or a single quote used as
 # one: at a word edge, not an apostrophe inside a word ("Fiat's" is fine, "'grey vote'" is not).
 _QUOTE = re.compile(r"[\"“”‘’]|(?:^|\s)'|'(?=\s|[.,;:]|$)")
-_MIN_WORDS, _MAX_WORDS = 6, 40
+_MIN_WORDS, _MAX_WORDS = 6, 50
 
 
 def sentence_ok(text: str) -> bool:
     """The surface filter: a plain declarative sentence of a reasonable length."""
     words = text.split()
-    return (_MIN_WORDS <= len(words) <= _MAX_WORDS and text.endswith(".") and not text.endswith("..")
+    return (_MIN_WORDS <= len(words) <= _MAX_WORDS
+            and text.endswith(".") and not text.endswith("..")
             and text[0].isupper() and not _QUOTE.search(text)
-            and not any(ch in text for ch in "?!;:()[]–—\n") and " - " not in text)
+            and not any(ch in text for ch in "?!;:[]–—\n") and " - " not in text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,8 +163,18 @@ NAME_TYPES = {"PERSON", "ORG", "GPE", "LOC", "WORK_OF_ART", "PRODUCT", "EVENT", 
 _DURATION = re.compile(r"(?i)^(?:almost |nearly |about |around |more than |over |some |just |"
                        r"the past |the last |the next )?[\w-]+ (?:years?|months?|weeks?|days?|"
                        r"decades?|hours?|minutes?|centuries|century)$")
+# A DATE/TIME answer must name a point in time: a year, a month, a weekday, a season or a relative
+# word. The tagger also calls prices ("325.5p") and ages dates.
+_WHEN_WORDS = re.compile(
+    r"(?i)\b(?:1[89]\d\d|20\d\d|\d\d?s|january|february|march|april|may|june|july|august|"
+    r"september|october|november|december|monday|tuesday|wednesday|thursday|friday|saturday|"
+    r"sunday|spring|summer|autumn|winter|christmas|easter|year|month|week|quarter|day|today|"
+    r"yesterday|tomorrow|weekend|decade|century|season|morning|afternoon|evening|night|"
+    r"midnight|noon|gmt|bst|\d\d?[.:]\d\d|\d\d?(?:am|pm))\b")
 # Words that may stand before a name inside its noun phrase: "Fiat chief executive Sergio
 # Marchionne", "Mr Blair", "US President George W Bush". The name is the answer.
+_NAME_PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "le", "la", "bin", "al",
+                   "el", "dos", "del", "ter"}
 _PREFIX_DEPS = {"det", "compound", "amod", "nmod", "poss", "case", "nummod"}
 
 
@@ -179,7 +190,8 @@ def answer_tokens(doc, ent) -> tuple[int, int]:
     if ent.label_ == "MONEY":
         if start > 0 and doc[start - 1].text in _CURRENCY and not doc[start - 1].whitespace_:
             start -= 1
-        if end < len(doc) and doc[end].text.lower() in _NUMBER_UNITS and not doc[end - 1].whitespace_:
+        glued = end < len(doc) and not doc[end - 1].whitespace_
+        if glued and doc[end].text.lower() in _NUMBER_UNITS:
             end += 1
     if ent.label_ in NAME_TYPES and end - start > 1 and doc[start].lower_ == "the":
         start += 1
@@ -191,17 +203,37 @@ def answer_ok(doc, ent, tokens: tuple[int, int]) -> bool:
     if any(doc[i].tag_ in ("PRP", "PRP$") for i in range(*tokens)):
         return False  # "We" tagged as an entity
     if ent.label_ in ("DATE", "TIME"):
-        return not _DURATION.match(text) and not text.lower().startswith(("a ", "an "))
+        return (not _DURATION.match(text) and not text.lower().startswith(("a ", "an "))
+                and bool(_WHEN_WORDS.search(text)))
+    if ent.label_ == "PERSON":
+        # every word of a name is capitalised, bar particles: not "Blu-ray disc"
+        return all(w[0].isupper() or w in _NAME_PARTICLES for w in text.split())
     if ent.label_ in ("MONEY", "PERCENT", "CARDINAL", "QUANTITY"):
         return any(ch.isdigit() for ch in text) or ent.label_ == "CARDINAL"
     return len(text) >= 2
 
 
-def constituent_is_answer(doc, head, answer: tuple[int, int], allow_prefix: bool = False) -> bool:
-    """True if the subtree of ``head`` is exactly the answer tokens, or a determiner plus them;
-    with ``allow_prefix`` also a name after modifiers whose head is in the name."""
+def constituent_is_answer(doc, head, answer: tuple[int, int], allow_prefix: bool = False,
+                          allow_appos: bool = False) -> bool:
+    """True if the subtree of ``head`` is exactly the answer tokens, or a determiner plus them.
+
+    ``allow_prefix``: also a name after modifiers, the head in the name ("Fiat chief executive
+    Sergio Marchionne"). ``allow_appos``: also a name with an apposition after it, or an
+    apposition that is the name ("Rod Eddington, BA's chief executive," / "BA's chief
+    executive, Rod Eddington,"); the name is the answer either way.
+    """
     start, end = subtree_span(head)
     a_start, a_end = answer
+    if allow_appos:
+        appos = [c for c in head.children if c.dep_ == "appos"]
+        if len(appos) == 1 and not a_start <= head.i < a_end:
+            # "BA's chief executive, Rod Eddington": the name is the apposition
+            return constituent_is_answer(doc, appos[0], answer, allow_prefix=True)
+        if len(appos) == 1 and appos[0].i >= a_end:
+            # "Rod Eddington, BA's chief executive": cut the apposition and its commas off
+            inside = set(range(*subtree_span(appos[0])))
+            if all(i in inside or doc[i].text == "," for i in range(a_end, end)):
+                end = a_end
     if end != a_end or not a_start <= head.i < a_end:
         return False
     if start == a_start:
@@ -220,17 +252,23 @@ def constituent_is_answer(doc, head, answer: tuple[int, int], allow_prefix: bool
 def lower_first(token) -> str:
     """The sentence's first word moved inside the question: lower-case unless it is a name."""
     text = token.text
+    if token.tag_ in ("DT", "PRP$", "IN", "RB", "CC"):
+        return text[0].lower() + text[1:]  # "The firm" -> "the firm", "Its profits"
     if token.pos_ == "PROPN" or token.ent_type_ in NAME_TYPES | {"NORP", "FAC"} or text == "I":
         return text
     if len(text) > 1 and text[1:].lower() != text[1:]:  # keep "BBC", "eBay"
         return text
+    nxt = token.nbor(1) if token.i + 1 < len(token.doc) else None
+    if nxt is not None and nxt.text[:1].isupper():
+        return text  # the first word of a title: "Million Dollar Baby has ..."
     return text[0].lower() + text[1:]
 
 
 def join_tokens(doc, indices, replace: dict[int, str] | None = None) -> str:
     """The tokens at ``indices`` in that order, each with its own trailing space."""
     replace = replace or {}
-    return "".join(replace.get(i, doc[i].text) + (" " if doc[i].whitespace_ else "") for i in indices)
+    return "".join(replace.get(i, doc[i].text) + (" " if doc[i].whitespace_ else "")
+                   for i in indices)
 
 
 def tidy_question(text: str) -> str:
@@ -240,6 +278,16 @@ def tidy_question(text: str) -> str:
     text = re.sub(r"[,\s]*\.$", "", text)  # the sentence's full stop, and a comma before it
     text = re.sub(r"[,\s]+$", "", text)
     return text + "?"
+
+
+# Fronted phrases that link to the previous sentence: moved to the end of a question they read
+# oddly ("... from Lockheed in fact?"), so they are dropped.
+DISCOURSE_PHRASES = {"in fact", "in addition", "in contrast", "by contrast", "in turn",
+                     "in particular", "for example", "for instance", "in the meantime",
+                     "at the same time",
+                     "on the other hand", "as a result", "in response", "in total", "in all",
+                     "altogether", "overall", "of course", "in the end", "at the moment",
+                     "in response to demand", "as well", "in practice", "in theory", "in short"}
 
 
 def lead_plan(doc, root, subj, removed: set[int]) -> tuple[set[int], list[int]] | None:
@@ -263,6 +311,8 @@ def lead_plan(doc, root, subj, removed: set[int]) -> tuple[set[int], list[int]] 
         return None
     if first.dep_ == "advmod" and len(lead) == 1:
         return dropped | {lead[0]}, []
+    if doc[lead[0]:lead[-1] + 1].text.lower() in DISCOURSE_PHRASES:
+        return dropped | set(lead), []  # "In fact, X ..." -> "... X ...", not "... in fact?"
     if first.dep_ in ("prep", "npadvmod"):
         return dropped, lead
     return None
@@ -329,7 +379,9 @@ def write_question(doc, wh: str, clause, removed: set[int], subject_is_answer: b
     subject = [i for i in range(s_start, s_end) if i not in skip]
     rest = [i for i in range(s_end, len(doc)) if i not in skip and i != front]
     rest = cut_at_clause_comma(doc, root, rest)
-    return None if rest is None else finish(doc, f"{wh} {front_text}", subject + rest, moved, replace)
+    if rest is None:
+        return None
+    return finish(doc, f"{wh} {front_text}", subject + rest, moved, replace)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,9 +420,45 @@ def counts_noun(noun, answer: tuple[int, int]) -> bool:
 def how_many(doc, noun, answer) -> str | None:
     """"How many jobs" for "1,000 jobs": the words after the number, if few and plain."""
     words = join_tokens(doc, range(answer[1], subtree_span(noun)[1])).strip()
-    if "," in words or len(words.split()) > 4:
-        return None
+    if "," in words or len(words.split()) > 4 or not doc[answer[1] - 1].whitespace_:
+        return None  # "120GB hard disks": the unit is glued to the number
     return "How many " + words
+
+
+# The words in front of a name say what it is better than the tagger's type does: "Lord Butler"
+# is a person (tagged ORG), "Russian oil company Yukos" a company (tagged PERSON), "new Bruce
+# Willis movie Hostage" a film.
+PERSON_WORDS = {"lord", "lady", "sir", "mr", "mrs", "ms", "dr", "president", "minister",
+                "secretary", "chancellor", "chief", "executive", "boss", "head", "chairman",
+                "leader", "star",
+                "actor", "actress", "singer", "director", "player", "striker", "coach", "manager",
+                "captain", "mp", "founder", "spokesman", "spokeswoman", "governor", "king", "queen",
+                "prince", "princess", "baroness", "editor", "analyst", "economist", "winger",
+                "midfielder", "defender", "goalkeeper", "champion", "seed", "rapper", "comedian",
+                "presenter", "writer", "author", "judge", "senator", "officer", "inspector"}
+THING_WORDS = {"movie", "film", "album", "single", "song", "show", "series", "book", "play", "game",
+               "musical", "drama", "sitcom", "novel", "programme", "console", "phone", "device",
+               "disc", "network", "website", "site", "award", "prize", "tournament", "festival"}
+ORG_WORDS = {"company", "firm", "group", "bank", "carrier", "airline", "maker", "retailer",
+             "operator", "broadcaster", "club", "side", "team", "party", "union", "body", "agency",
+             "watchdog", "regulator", "band", "giant", "insurer", "supermarket", "chain",
+             "publisher", "studio", "label", "newspaper", "magazine", "channel", "exchange",
+             "charity", "university", "court", "department", "ministry", "government"}
+
+# Nouns that read oddly after "Which" on their own ("Which giant ...?"): a company.
+COMPANY_WORDS = dict.fromkeys(["giant", "maker", "operator", "retailer", "insurer", "carrier",
+                               "chain", "publisher", "supermarket"], "company")
+
+
+def wh_from_prefix(doc, start: int, answer_start: int) -> str | None:
+    """"Who" or "Which <noun>" from the words before the name, if they tell."""
+    words = [t.lower_ for t in doc[start:answer_start]]
+    if any(w in PERSON_WORDS for w in words):
+        return "Who"
+    nouns = [t.lower_ for t in doc[start:answer_start] if t.pos_ == "NOUN"]
+    if nouns and nouns[-1] in ORG_WORDS | THING_WORDS:
+        return f"Which {COMPANY_WORDS.get(nouns[-1], nouns[-1])}"
+    return None
 
 
 def subject_question(doc, clause, ent, answer) -> tuple[str, str, str] | None:
@@ -385,8 +473,11 @@ def subject_question(doc, clause, ent, answer) -> tuple[str, str, str] | None:
         if ent.label_ == "GPE" and doc[answer[0]:answer[1]].text in COUNTRIES:
             wh = "Which country"
         names = ent.label_ in ("PERSON", "ORG")
-        if wh is None or not constituent_is_answer(doc, subj, answer, allow_prefix=names):
+        if wh is None or not constituent_is_answer(doc, subj, answer, allow_prefix=names,
+                                                   allow_appos=ent.label_ == "PERSON"):
             return None
+        if names:
+            wh = wh_from_prefix(doc, subtree_span(subj)[0], answer[0]) or wh
     q = write_question(doc, wh, clause, removed, subject_is_answer=True)
     return (q, "How many" if rule == "subject_count" else wh, rule) if q else None
 
@@ -590,7 +681,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_gzip_jsonl(args.out, [header, *rows])
     seconds = time.perf_counter() - t0
-    print(json.dumps({k: header[k] for k in ("questions", "rules", "wh", "answer_types")}, indent=1))
+    print(json.dumps({k: header[k] for k in ("questions", "rules", "wh", "answer_types")},
+                     indent=1))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) in {seconds:.0f} s")
     if args.show:
         by_rule: dict[str, list] = {}

