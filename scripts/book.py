@@ -58,8 +58,8 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--hide-scrollbars")
-# Virtual time advances only while the page waits on timers or loads, so MathJax has typeset
-# every formula before Chromium dumps the DOM (it stops earlier when nothing is left to do).
+# Chromium dumps the page after this much virtual time: it stands still while files load and
+# jumps over idle waits, so MathJax has typeset every formula by then, in about 1 s of real time.
 VIRTUAL_TIME_MS = 10_000
 WINDOW = (1280, 2400)  # screenshot size in CSS pixels
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -167,11 +167,9 @@ def execute(chapter: str | os.PathLike, out_dir: str | os.PathLike = EXECUTED_DI
             dependencies=DEPENDENCIES, log=None) -> Path:
     """Run ``chapter`` with papermill into ``<out_dir>/notebooks/<name>.ipynb``; return that path.
 
-    The kernel is ``python3`` as found from the running interpreter (in ``.venv``, the venv's own
-    ipykernel); the working directory is the chapter's folder. ``parameters=None`` keeps the
-    notebook's own CI-sized defaults. Nothing runs when the executed copy is fresh (see
-    :func:`is_fresh`), unless ``force``. A failing cell raises :class:`ChapterExecutionError`
-    naming the chapter, the cell and its traceback.
+    The kernel is this interpreter's ``python3`` (the venv's), run in the chapter's folder;
+    ``parameters=None`` keeps the notebook's CI-sized defaults. A fresh copy is reused unless
+    ``force``. A failing cell raises :class:`ChapterExecutionError` naming cell and traceback.
     """
     chapter = resolve_chapter(chapter)
     if parameters is not None and not isinstance(parameters, dict):
@@ -393,8 +391,9 @@ def dom_problems(dom: str, page: Path) -> list[str]:
     """What a reader would see broken on a rendered page: untypeset or failed math, error
     traces, images that do not load."""
     problems = []
+    # The preview stops at the next tag: it must not swallow the next formula's opening tag.
     raw_math = re.findall(r"""<(?:span|div) class=["']math[^"']*["'][^>]*>"""
-                          r"""\s*(?!\s*<mjx-container)(.{0,60})""", dom)
+                          r"""\s*(?!\s*<mjx-container)([^<]{0,60})""", dom)
     if raw_math:
         problems.append(f"{len(raw_math)} formula(s) not typeset by MathJax, e.g. {raw_math[0]!r}")
     errors = re.findall(r"""<mjx-merror(?:\s+data-mjx-error=["']([^"']*))?""", dom)

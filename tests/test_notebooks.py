@@ -507,12 +507,12 @@ def test_dom_problems_sees_raw_math_tex_errors_traces_and_missing_images(tmp_pat
             '<div class="math notranslate nohighlight">\n<mjx-container>y</mjx-container></div>'
             '<img src="fig.png">')
     assert book.dom_problems(good, page) == []
-    bad = (f'{math}\\(QK^\\top\\)</span><mjx-merror>!</mjx-merror>'
+    bad = (f'{math}\\(QK^\\top\\)</span> {math}\\(x\\)</span><mjx-merror>!</mjx-merror>'
            '<pre>Traceback (most recent call last):</pre><img src="missing.png">'
            '<img src="data:image/png;base64,AA">')
     problems = book.dom_problems(bad, page)
     assert len(problems) == 4, problems
-    assert "not typeset" in problems[0] and "QK" in problems[0]
+    assert "2 formula(s) not typeset" in problems[0] and "QK" in problems[0]  # both counted
     assert "TeX error" in problems[1] and "traceback" in problems[2]
     assert "missing.png" in problems[3]
 
