@@ -52,8 +52,11 @@ def _check_range(name: str, values: torch.Tensor, upper: int, allow_ignore: bool
 
 
 def validate_inputs(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> None:
-    """Raise ``ValueError`` naming the first input of ``batch`` whose values ``model`` cannot take."""
-    config = model.config
+    """Raise ``ValueError`` naming the first input of ``batch`` whose values ``model`` cannot take.
+    A model without a BERT config (a wrapper, a distiller) is left to check its own inputs."""
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "vocab_size"):
+        return
     for name, upper in (("input_ids", config.vocab_size), ("token_type_ids", config.type_vocab_size),
                         ("position_ids", config.max_position_embeddings), ("attention_mask", 2)):
         if batch.get(name) is not None:

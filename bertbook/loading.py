@@ -18,13 +18,13 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from .modeling import BertConfig
+from .train import atomic_write
 
 logger = logging.getLogger("bertbook")
 
@@ -227,11 +227,4 @@ def save_pretrained(model: torch.nn.Module, folder: str | os.PathLike) -> None:
     config = model.config
     config.extra["architectures"] = [type(model).__name__]
     config.save_pretrained(folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model-", suffix=".safetensors.tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": "pt"})
-        os.replace(tmp, folder / SAFE_WEIGHTS)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(folder / SAFE_WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
