@@ -23,15 +23,13 @@ def source(obj, *, start: str | None = None, end: str | None = None) -> str:
     first line containing ``start`` up to (and including) the first later line containing
     ``end``."""
     text = inspect.getsource(obj)
-    if start is None:
-        return text
     lines = text.splitlines()
-    i = next((k for k, line in enumerate(lines) if start in line), None)
-    if i is None:
+    i = 0 if start is None else next((k for k, line in enumerate(lines) if start in line), None)
+    j = len(lines) - 1 if end is None else next(
+        (k for k in range(i or 0, len(lines)) if end in lines[k]), None)
+    if i is None or j is None:
         name = getattr(obj, "__qualname__", obj)
-        raise ValueError(f"{start!r} not found in the source of {name}")
-    j = next((k for k in range(i, len(lines)) if end is not None and end in lines[k]),
-             len(lines) - 1)
+        raise ValueError(f"{start if i is None else end!r} not found in the source of {name}")
     return "\n".join(lines[i : j + 1])
 
 
