@@ -460,7 +460,8 @@ def _check_highlight(highlight) -> set[str]:
     return gids
 
 
-def draw_model_map(highlight=None, tokens=("[CLS]", "my", "dog", "[SEP]", "it", "barks", "[SEP]")):
+def draw_model_map(highlight=None,
+                   tokens=("[CLS]", "my", "dog", "[SEP]", "it", "bark", "##s", "[SEP]")):
     """The map of BERT, bottom to top: tokens -> embeddings (word + position + segment, LayerNorm)
     -> L encoder layers (self-attention, add & norm, feed-forward, add & norm) -> hidden states ->
     the heads: NSP, sequence classification and multiple choice read the pooler (the [CLS] vector
@@ -642,6 +643,7 @@ def draw_qkv_heads(n_heads: int = 4, hidden_size: int | None = None, seq_len: in
     Ts = "T" if seq_len is None else str(seq_len)
     Hs = "H" if hidden_size is None else str(hidden_size)
     hss = "hs" if hidden_size is None else str(hidden_size // n_heads)
+    hs_value = f"H / {n_heads}" if hidden_size is None else hss  # "hs = hs" says nothing
     shown = list(range(n_heads)) if n_heads <= 3 else [0, 1, n_heads - 1]
 
     fig, ax = _canvas(7.0, 3.9)
@@ -670,7 +672,7 @@ def draw_qkv_heads(n_heads: int = 4, hidden_size: int | None = None, seq_len: in
     bx = 2.45
     ax.plot([bx, bx + 0.08, bx + 0.08, bx], [ys[0] + mh, ys[0] + mh, ys[2], ys[2]],
             color="#343a40", lw=1.0)
-    _label(ax, bx + 0.2, ys[2] - 0.28, f"split H into nh = {n_heads}\nslices of hs = {hss}",
+    _label(ax, bx + 0.2, ys[2] - 0.28, f"split H into nh = {n_heads}\nslices of hs = {hs_value}",
            fontsize=7.5, ha="left")
     hx, hw = 3.05, 2.0
     for h, y in zip(shown, ys):

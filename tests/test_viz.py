@@ -279,7 +279,7 @@ def test_model_map_draws_every_part_and_the_flow():
                   "hidden states", "pooler", "NSP", "MLM", "sequence\nclassification",
                   "token\nclassification", "multiple\nchoice", "span (QA)"):
         assert words in texts, words
-    assert _texts(fig, "tokens") == ["[CLS]", "my", "dog", "[SEP]", "it", "barks", "[SEP]"]
+    assert _texts(fig, "tokens") == ["[CLS]", "my", "dog", "[SEP]", "it", "bark", "##s", "[SEP]"]
     # tokens->emb, emb sum->LN, emb->layer, 3 inside the layer, layer->hidden, hidden->pooler,
     # and one arrow into each of the six heads
     assert len(_arrows(fig)) == 1 + 1 + 1 + 3 + 1 + 1 + 6
@@ -371,6 +371,7 @@ def test_qkv_heads_splits_into_coloured_slices_and_merges_back():
     heads = [t for t in _texts(fig, "head") if t.startswith("head")]
     assert heads == ["head 0", "head 1", "head 11"]
     assert "⋮  (9 more)" in _texts(fig)
+    assert "slices of hs = 32" in " ".join(_texts(fig))
     assert _texts(fig, "head.shape") == ["T × 32"] * 3
     assert set(_texts(fig, "X.shape") + _texts(fig, "out.shape")) == {"T × 384"}
     assert len(_arrows(fig, "projection")) == 3
@@ -384,6 +385,7 @@ def test_qkv_heads_with_letters_and_few_heads():
     assert _texts(fig, "head.shape") == ["T × hs"] * 2
     assert _texts(fig, "X.shape") == ["T × H"]
     assert not [t for t in _texts(fig) if "more" in t]
+    assert "slices of hs = H / 2" in " ".join(_texts(fig))
 
 
 @pytest.mark.parametrize(
