@@ -643,7 +643,6 @@ def _load_ddp_check():
     return module
 
 
-@pytest.mark.ddp  # torchrun with two processes: left out of make test-fast
 @pytest.mark.ddp
 @pytest.mark.skipif(
     not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
