@@ -1043,3 +1043,100 @@ _UNICODE_8_CATEGORY: dict[int, str] = {
     0x166D: "Po",  # CANADIAN SYLLABICS CHI SIGN: punctuation until Unicode 12 (then So)
     0x111C9: "Po",  # SHARADA SANDHI MARK: punctuation until Unicode 11 (then Mn)
 }
+
+
+def _pairs(units: list[str]) -> list[tuple[str, str]]:
+    return list(zip(units, units[1:]))
+
+
+def _merge_units(units: list[str], a: str, b: str) -> list[str]:
+    """``units`` with every neighbouring ``a``, ``b`` joined, left to right."""
+    out, i = [], 0
+    while i < len(units):
+        if i + 1 < len(units) and units[i] == a and units[i + 1] == b:
+            out.append(a + b[2:])  # b continues a word, so it starts with "##"
+            i += 2
+        else:
+            out.append(units[i])
+            i += 1
+    return out
+
+
+def train_wordpiece_vocab(
+    texts,
+    vocab_size: int,
+    *,
+    min_frequency: int = 2,
+    special_tokens: Sequence[str] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
+    do_lower_case: bool = True,
+) -> list[str]:
+    """Learn a WordPiece vocabulary of at most ``vocab_size`` entries from ``texts``.
+
+    The words of the basic tokenizer start as single characters, a character that continues
+    a word written ``##c``. Then, again and again, the two neighbouring units with the highest
+    score ``count(ab) / (count(a) * count(b))`` are merged into one new entry: a pair is merged
+    when it occurs together more often than its parts' own frequencies predict, not just
+    because it is frequent (that is byte-pair encoding's rule). Training stops at
+    ``vocab_size`` entries or when no pair occurs ``min_frequency`` times.
+
+    Returns the entries in id order: the special tokens, the characters (sorted), then the
+    merged pieces in the order they were learnt. ``WordpieceTokenizer`` applies such a
+    vocabulary with its greedy longest match, which need not reproduce the training merges.
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not one string")
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be a positive int, got {vocab_size!r}")
+    if not isinstance(min_frequency, int) or min_frequency < 1:
+        raise ValueError(f"min_frequency must be a positive int, got {min_frequency!r}")
+    basic = BasicTokenizer(do_lower_case=do_lower_case)
+    word_counts: dict[str, int] = {}
+    for text in texts:
+        if not isinstance(text, str):
+            raise TypeError(f"texts must hold strings, got {type(text).__name__}")
+        for word in basic.tokenize(text):
+            word_counts[word] = word_counts.get(word, 0) + 1
+    # Every word spelt in units: "news" -> ["n", "##e", "##w", "##s"].
+    splits = {w: [w[0]] + ["##" + ch for ch in w[1:]] for w in word_counts}
+    alphabet = sorted({u for units in splits.values() for u in units})
+    vocab = list(dict.fromkeys([*special_tokens, *alphabet]))
+    if len(vocab) > vocab_size:
+        raise ValueError(
+            f"vocab_size={vocab_size} cannot hold the {len(special_tokens)} special tokens and "
+            f"the {len(alphabet)} characters of the texts ({len(vocab)} entries)"
+        )
+    unit_count: dict[str, int] = {}
+    pair_count: dict[tuple[str, str], int] = {}
+    words_with: dict[tuple[str, str], set[str]] = {}  # pair -> the words it occurs in
+
+    def count(word: str, sign: int) -> None:  # add (sign=1) or remove (-1) a word's units
+        n = sign * word_counts[word]
+        for unit in splits[word]:
+            unit_count[unit] = unit_count.get(unit, 0) + n
+        for pair in _pairs(splits[word]):
+            pair_count[pair] = pair_count.get(pair, 0) + n
+            words_with.setdefault(pair, set()).add(word)
+
+    for word in splits:
+        count(word, 1)
+    while len(vocab) < vocab_size:
+        candidates = [p for p, n in pair_count.items() if n >= min_frequency]
+        if not candidates:
+            break
+        # Highest score first; ties go to the alphabetically first pair, so runs repeat.
+        a, b = max(
+            candidates,
+            key=lambda p: (pair_count[p] / (unit_count[p[0]] * unit_count[p[1]]), _desc(p)),
+        )
+        for word in sorted(words_with.pop((a, b))):
+            count(word, -1)
+            splits[word] = _merge_units(splits[word], a, b)
+            count(word, 1)
+        pair_count = {p: n for p, n in pair_count.items() if n > 0}
+        vocab.append(a + b[2:])
+    return vocab
+
+
+def _desc(pair: tuple[str, str]) -> tuple[int, ...]:
+    """A key under which ``max`` prefers the alphabetically first pair."""
+    return tuple(-ord(ch) for ch in pair[0] + "\0" + pair[1])
