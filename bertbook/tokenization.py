@@ -1069,6 +1069,7 @@ def train_wordpiece_vocab(
     min_frequency: int = 2,
     special_tokens: Sequence[str] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
     do_lower_case: bool = True,
+    score: str = "wordpiece",
 ) -> list[str]:
     """Learn a WordPiece vocabulary of at most ``vocab_size`` entries from ``texts``.
 
@@ -1076,7 +1077,8 @@ def train_wordpiece_vocab(
     a word written ``##c``. Then, again and again, the two neighbouring units with the highest
     score ``count(ab) / (count(a) * count(b))`` are merged into one new entry: a pair is merged
     when it occurs together more often than its parts' own frequencies predict, not just
-    because it is frequent (that is byte-pair encoding's rule). Training stops at
+    because it is frequent. ``score="frequency"`` merges the most frequent pair instead, which
+    is byte-pair encoding's rule (with WordPiece's ``##`` spelling). Training stops at
     ``vocab_size`` entries or when no pair occurs ``min_frequency`` times.
 
     Returns the entries in id order: the special tokens, the characters (sorted), then the
@@ -1089,6 +1091,8 @@ def train_wordpiece_vocab(
         raise ValueError(f"vocab_size must be a positive int, got {vocab_size!r}")
     if not isinstance(min_frequency, int) or min_frequency < 1:
         raise ValueError(f"min_frequency must be a positive int, got {min_frequency!r}")
+    if score not in ("wordpiece", "frequency"):
+        raise ValueError(f"score must be 'wordpiece' or 'frequency', got {score!r}")
     basic = BasicTokenizer(do_lower_case=do_lower_case)
     word_counts: dict[str, int] = {}
     for text in texts:
@@ -1115,6 +1119,8 @@ def train_wordpiece_vocab(
             unit_count[unit] = unit_count.get(unit, 0) + n
         for pair in _pairs(splits[word]):
             pair_count[pair] = pair_count.get(pair, 0) + n
+            if pair_count[pair] == 0:
+                del pair_count[pair]
             words_with.setdefault(pair, set()).add(word)
 
     for word in splits:
@@ -1123,20 +1129,16 @@ def train_wordpiece_vocab(
         candidates = [p for p, n in pair_count.items() if n >= min_frequency]
         if not candidates:
             break
-        # Highest score first; ties go to the alphabetically first pair, so runs repeat.
-        a, b = max(
-            candidates,
-            key=lambda p: (pair_count[p] / (unit_count[p[0]] * unit_count[p[1]]), _desc(p)),
-        )
+        if score == "wordpiece":
+            scores = {p: pair_count[p] / (unit_count[p[0]] * unit_count[p[1]]) for p in candidates}
+        else:
+            scores = {p: pair_count[p] for p in candidates}
+        best = max(scores.values())
+        # Ties go to the alphabetically first pair, so that runs repeat.
+        a, b = min(p for p, value in scores.items() if value == best)
         for word in sorted(words_with.pop((a, b))):
             count(word, -1)
             splits[word] = _merge_units(splits[word], a, b)
             count(word, 1)
-        pair_count = {p: n for p, n in pair_count.items() if n > 0}
         vocab.append(a + b[2:])
     return vocab
-
-
-def _desc(pair: tuple[str, str]) -> tuple[int, ...]:
-    """A key under which ``max`` prefers the alphabetically first pair."""
-    return tuple(-ord(ch) for ch in pair[0] + "\0" + pair[1])

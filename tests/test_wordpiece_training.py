@@ -24,6 +24,11 @@ def test_first_merge_is_the_best_scored_pair_not_the_most_frequent():
     assert vocab[12] == "##gs"
 
 
+def test_frequency_score_merges_the_most_frequent_pair_first():
+    vocab = train_wordpiece_vocab(TOY, 13, score="frequency")
+    assert vocab[12] == "##ug"  # (##u, ##g): 20 times, more than any other pair
+
+
 def test_learnt_vocab_spells_every_training_word_without_unk():
     texts = ["The markets rose sharply", "markets fell", "the market rose again"]
     vocab = train_wordpiece_vocab(texts, 40, min_frequency=1)
@@ -61,6 +66,7 @@ def test_bbc_vocab_shares_entries_with_minilm():
         (dict(texts=TOY, vocab_size=8), ValueError, "vocab_size=8"),
         (dict(texts=TOY, vocab_size=0), ValueError, "positive"),
         (dict(texts=TOY, vocab_size=20, min_frequency=0), ValueError, "min_frequency"),
+        (dict(texts=TOY, vocab_size=20, score="bpe"), ValueError, "'bpe'"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, error, match):
