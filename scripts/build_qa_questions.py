@@ -224,6 +224,8 @@ def constituent_is_answer(doc, head, answer: tuple[int, int], allow_prefix: bool
     """
     start, end = subtree_span(head)
     a_start, a_end = answer
+    if any(t.dep_ in ("conj", "cc") and not a_start <= t.i < a_end for t in head.children):
+        return False  # "X and Y were elected": the name is half of the answer
     if allow_appos:
         appos = [c for c in head.children if c.dep_ == "appos"]
         if len(appos) == 1 and not a_start <= head.i < a_end:
@@ -258,6 +260,8 @@ def lower_first(token) -> str:
         return text
     if len(text) > 1 and text[1:].lower() != text[1:]:  # keep "BBC", "eBay"
         return text
+    if text in token.doc.user_data.get("capitalised", ()):
+        return text  # written with a capital inside sentences of the article: "Labour"
     nxt = token.nbor(1) if token.i + 1 < len(token.doc) else None
     if nxt is not None and nxt.text[:1].isupper():
         return text  # the first word of a title: "Million Dollar Baby has ..."
@@ -478,6 +482,10 @@ def subject_question(doc, clause, ent, answer) -> tuple[str, str, str] | None:
             return None
         if names:
             wh = wh_from_prefix(doc, subtree_span(subj)[0], answer[0]) or wh
+            root = clause[0]
+            attrs = [c.lower_ for c in root.children if c.dep_ == "attr"]
+            if root.lemma_ == "be" and attrs and attrs[0] in PERSON_WORDS:
+                wh = "Who"  # "X is the editor of Develop magazine" (X tagged ORG)
     q = write_question(doc, wh, clause, removed, subject_is_answer=True)
     return (q, "How many" if rule == "subject_count" else wh, rule) if q else None
 
@@ -571,6 +579,10 @@ def questions_for_sentence(doc) -> list[dict]:
     return out
 
 
+_AUXILIARIES = {"is", "are", "was", "were", "has", "have", "had", "will", "would", "can", "could",
+                "may", "might", "should", "must", "do", "does", "did", "be", "been", "being"}
+
+
 def question_ok(item: dict, sentence: str, body: str, majority: dict[str, str]) -> bool:
     """Checks on the written question: length, the answer not given away, a clean string, and
     an answer type that the rest of the corpus agrees with."""
@@ -581,6 +593,15 @@ def question_ok(item: dict, sentence: str, body: str, majority: dict[str, str]) 
         return False  # the answer repeated in its own question
     if sentence.count(answer) != 1:
         return False  # "Who met Blair?" from "Blair met Blair"
+    # A parse that moved an auxiliary without removing it ("When is a project is due ...?"): no
+    # auxiliary may occur more often in the question than in its sentence.
+    in_sentence = Counter(re.findall(r"\w+", sentence.lower()))
+    words = q.split()
+    # the wh-phrase and the fronted auxiliary are the question's own words
+    words = words[len(item["wh"].split()) + (not item["rule"].startswith("subject")):]
+    in_question = Counter(re.findall(r"\w+", " ".join(words).lower()))
+    if any(k > in_sentence[w] for w, k in in_question.items() if w in _AUXILIARIES):
+        return False
     # The tagger's type of one mention decides the wh-word, and it errs ("Yukos" as PERSON ->
     # "Who argued ...?"). Names whose most frequent type over the whole corpus differs are left
     # out.
@@ -616,8 +637,12 @@ def majority_types(corpora) -> dict[str, str]:
 def article_questions(corpora, nlp, article, majority, batch_size: int) -> list[dict]:
     body = article.body
     spans = [(s, e) for s, e, _ in corpora.sentence_spans(body) if sentence_ok(body[s:e])]
+    # Words the article writes with a capital after a lower-case word: names, kept capitalised
+    # when they move from the start of the sentence into the question ("Labour").
+    capitalised = set(re.findall(r"(?<=[a-z,] )[A-Z][\w-]*(?= [a-z])", body))
     out = []
     for (s, e), doc in zip(spans, nlp.pipe((body[s:e] for s, e in spans), batch_size=batch_size)):
+        doc.user_data["capitalised"] = capitalised
         for item in questions_for_sentence(doc):
             if not question_ok(item, doc.text, body, majority):
                 continue
