@@ -922,9 +922,12 @@ def best_null_threshold(
     answerable ones 0), then answer the questions one by one in increasing ``null score - best
     span score``; answering gains the span's score on an answerable question and loses 1 on an
     unanswerable one. The best running total gives the threshold (predict "" when the
-    difference is ABOVE it). Unlike the official script, questions with equal differences are
-    answered together (a threshold cannot separate them), and when answering nothing is best the
-    threshold lies just below the smallest difference (the official script returns 0.0 there).
+    difference is ABOVE it). Unlike the official script: the threshold is the middle of the gap
+    between the last question answered and the next one (the official script returns the last
+    one's difference, the edge of the gap; both give the same score here, the middle transfers
+    better to new questions), questions with equal differences are answered together (a
+    threshold cannot separate them), and when answering nothing is best the threshold lies just
+    below the smallest difference (the official script returns 0.0 there).
 
     Returns ``(threshold, best score in %)``; ``apply_null_threshold(all_nbest, threshold)``
     gives the predictions that reach that score.
@@ -952,9 +955,15 @@ def best_null_threshold(
             score += _v2_scores(span_text[qid], gold[qid])[index]
         elif span_text[qid]:
             score -= 1.0  # an unanswerable question now gets a text
-        tie_follows = k + 1 < len(order) and diffs[order[k + 1]] == diffs[qid]
-        if not tie_follows and score > best_score:
-            best_score, best_threshold = score, diffs[qid]
+        next_diff = diffs[order[k + 1]] if k + 1 < len(order) else math.inf
+        if next_diff == diffs[qid] or score <= best_score:
+            continue  # a tie follows (one threshold cannot split it), or no better
+        best_score = score
+        # The middle of the gap to the next question: the same score on these questions, and
+        # a margin on both sides for new ones. (The official script takes diffs[qid], the very
+        # edge: on well separated validation questions that answers "" to almost every new one.)
+        finite = math.isfinite(next_diff) and math.isfinite(diffs[qid])
+        best_threshold = (diffs[qid] + next_diff) / 2 if finite else diffs[qid]
     return float(best_threshold), 100.0 * best_score / len(gold)
 
 

@@ -956,14 +956,18 @@ def test_best_null_threshold_hand_worked():
     }
     refs = {"a": ["Paris"], "b": [], "c": ["Paris"], "d": []}
     # Start all "": b, d right -> 2. Answer a: 3 (best so far, threshold -2). b: 2. c: 2 + 2/3.
-    # d: 1 + 2/3. Best: 3 of 4 = 75% at threshold -2.
+    # d: 1 + 2/3. Best: 3 of 4 = 75% after a (-2); the next question, b, is at -1: the
+    # threshold is the middle of that gap, -1.5.
     threshold, best = best_null_threshold(all_nbest, refs)
-    assert threshold == -2.0 and best == pytest.approx(75.0)
+    assert threshold == -1.5 and best == pytest.approx(75.0)
     preds = apply_null_threshold(all_nbest, threshold)
     assert preds == {"a": "Paris", "b": "", "c": "", "d": ""}
     assert squad_evaluate(preds, refs)["f1"] == pytest.approx(best)
-    # With EM the same order gives 2, 3, 2, 2, 1: threshold -2 again.
-    assert best_null_threshold(all_nbest, refs, metric="exact") == (-2.0, 75.0)
+    # With EM the same order gives 2, 3, 2, 2, 1: threshold -1.5 again.
+    assert best_null_threshold(all_nbest, refs, metric="exact") == (-1.5, 75.0)
+    # Best when everything is answered: no next question, the threshold is the last diff.
+    assert best_null_threshold({"a": all_nbest["a"], "c": all_nbest["c"]},
+                               {"a": ["Paris"], "c": ["Paris"]}) == (0.5, pytest.approx(100 * 5 / 6))
 
 
 def test_best_null_threshold_answers_ties_together_and_can_answer_nothing():
