@@ -89,3 +89,17 @@ def recorded_run(chapter: str, label: str = "full", results_dir: str | None = No
     if not path.exists():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def fit_width(fig, width: float = 7.0):
+    """Scale a matplotlib figure down to at most ``width`` inches wide (the page's width),
+    keeping its aspect ratio; a narrower figure is left alone. Fonts keep their point size, so
+    they grow relative to the figure: use it on figures whose labels have room. Returns fig."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width must be a positive number of inches, got {width!r}")
+    if not hasattr(fig, "get_size_inches"):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    w, h = fig.get_size_inches()
+    if w > width:
+        fig.set_size_inches(width, h * width / w)
+    return fig
