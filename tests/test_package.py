@@ -10,7 +10,8 @@ import bertbook
 
 PUBLIC = ["BertConfig", "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertLMHeadModel",
           "BertForNextSentencePrediction", "BertForSequenceClassification", "BertForMultipleChoice",
-          "BertForTokenClassification", "BertForQuestionAnswering", "BertTokenizer", "minilm_path"]
+          "BertForTokenClassification", "BertForQuestionAnswering", "BertTokenizer", "minilm_path",
+          "BertForMeanPoolClassification", "padding_free", "validate_inputs"]
 
 
 def test_public_api_is_importable():
