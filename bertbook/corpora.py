@@ -1219,11 +1219,12 @@ def summary(seed: int = 0) -> dict[str, dict[str, int]]:
 def build_stats(name: str, seed: int = 0) -> dict:
     """The statistics recorded when data set ``name`` (a key of :data:`LOADERS`, default
     parameters) was built: class counts, sentence and entity counts, answer types, ..."""
-    if name not in LOADERS:
-        raise ValueError(f"name must be one of {sorted(LOADERS)}, got {name!r}")
-    LOADERS[name](seed)  # make sure it is built
+    loaders = {**LOADERS, "bbc_cloze": load_bbc_cloze}  # the cloze set: a contrast, not listed
+    if name not in loaders:
+        raise ValueError(f"name must be one of {sorted(loaders)}, got {name!r}")
+    loaders[name](seed)  # make sure it is built
     metas = [m for m in _cache_meta(name) if m["params"]["seed"] == seed and m["version"] == CORPORA_VERSION]
-    defaults = LOADERS[name].__kwdefaults__
+    defaults = loaders[name].__kwdefaults__
     for m in metas:
         if all(m["params"].get(k) == (list(v) if isinstance(v, tuple) else v)
                for k, v in defaults.items() if k in m["params"]):
