@@ -42,7 +42,6 @@ import json
 import math
 import re
 import string
-import unicodedata
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -50,6 +49,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from .tokenization import _is_chinese_char, _is_punctuation
 
 Offset = tuple[int, int] | None  # (start_char, end_char) into the context, or None: not context
 
@@ -642,28 +643,10 @@ def apply_null_threshold(
 # ----------------------------------------------------------------------------------------------
 
 
-def _is_punctuation(ch: str) -> bool:
-    """BERT's BasicTokenizer rule: ASCII symbols count as punctuation too ("$", "^", "`")."""
-    cp = ord(ch)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(ch).startswith("P")
-
-
-def _is_cjk(ch: str) -> bool:
-    cp = ord(ch)  # BasicTokenizer puts spaces around each CJK ideograph: each is a word alone
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
-
-
 def _is_word_char(ch: str) -> bool:
     """A character the BasicTokenizer keeps inside a word (what WordPiece then cuts into pieces)."""
-    return not ch.isspace() and not _is_punctuation(ch) and not _is_cjk(ch)
+    # The tokenizer's own rules, so a snapped answer ends where BasicTokenizer ends a word.
+    return not ch.isspace() and not _is_punctuation(ch) and not _is_chinese_char(ord(ch))
 
 
 _TRIM_ALWAYS = ",;:!?"  # never the edge of an answer in SQuAD-style data
