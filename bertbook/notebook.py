@@ -52,11 +52,21 @@ def describe_hardware(device: torch.device | str = "cpu") -> dict:
     """Where a run happened, in words a reader can compare with their own machine."""
     device = torch.device(device)
     info = {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": platform.processor() or platform.machine(), "cpu_model": _cpu_model(),
             "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def _cpu_model() -> str:
+    """The CPU's model name as Linux reports it (``/proc/cpuinfo``); "" elsewhere."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines
+                 if line.startswith("model name") and ":" in line), "")
 
 
 def _results_path(chapter: str, label: str, results_dir: str | None) -> Path:
