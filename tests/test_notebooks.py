@@ -63,7 +63,10 @@ def lint(source_nb) -> list[str]:
     """Problems with a chapter's source notebook, as sentences; empty when it follows the rules.
 
     The first code cell must be tagged ``parameters``; no cell may store an error output; no
-    cell may carry a misspelt check tag (it would silently go unchecked).
+    cell may carry a misspelt check tag (it would silently go unchecked); papermill's
+    injected-parameters cell is never stored (it would override the parameters in every run);
+    a full-run banner only stands in a chapter with a stored full run (tests/test_full_runs.py
+    checks that run).
     """
     nb = book._read(source_nb)
     problems = []
@@ -83,6 +86,13 @@ def lint(source_nb) -> list[str]:
             problems.append(f"cell {i} has tag {tag!r}, which nothing honours; use {CHECK_TAG!r}")
         if cell.cell_type == "code" and is_checked(cell) and not cell.get("outputs"):
             problems.append(f"cell {i} is checked ({CHECK_TAG}) but stores no outputs to compare")
+        tags = cell.metadata.get("tags", [])
+        if book.INJECTED_TAG in tags:
+            problems.append(f"cell {i} is papermill's {book.INJECTED_TAG!r} cell: stored, it "
+                            "overrides the parameters cell in every run; delete it")
+        if book.BANNER_TAG in tags and not book.full_run(nb):
+            problems.append(f"cell {i} is a {book.BANNER_TAG!r} cell, but no full run is stored "
+                            "(metadata.bertbook.full_run): delete it or `store --full`")
     return problems
 
 
@@ -389,6 +399,8 @@ def test_lint_names_each_broken_rule(tmp_path):
                                    traceback=[])]),
         _code("print(2)", [_stdout("2\n")], tags=["nbval-check"]),  # misspelt check tag
         _code("print(3)", tags=[CHECK_TAG]),  # checked but nothing stored
+        _code("x = 2", tags=[book.INJECTED_TAG]),  # papermill's cell, stored
+        new_markdown_cell("ran in full", metadata={"tags": [book.BANNER_TAG]}),  # no run stored
     )
     path = tmp_path / "broken.ipynb"
     nbformat.write(nb, path)
@@ -397,6 +409,8 @@ def test_lint_names_each_broken_rule(tmp_path):
     assert "cell 2 stores an error output (ZeroDivisionError" in problems
     assert "cell 3 has tag 'nbval-check'" in problems
     assert "cell 4 is checked" in problems
+    assert "cell 5 is papermill's 'injected-parameters' cell" in problems
+    assert "cell 6 is a 'full-run-banner' cell, but no full run is stored" in problems
     nbformat.write(_nb(_code('steps = 3  # CPU; full run = 3000', tags=["parameters"])), path)
     assert "papermill cannot read parameter(s) ['steps']" in "\n".join(lint(path))
     good = _nb(new_markdown_cell("# 9. Fine"), _code("x = 1", tags=["parameters"]))
