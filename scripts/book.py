@@ -739,8 +739,8 @@ def main(argv: list[str] | None = None) -> int:
     parameters = {name: _parse_value(value) for name, value in args.parameter} or None
     if args.verb == "store" and not args.chapters:
         parser.error("store needs the chapters to overwrite, by name")
-    if (args.full or args.executed) and (args.verb != "store" or len(args.chapters) > 1
-                                         or not args.full or args.executed and parameters):
+    if (args.full or args.executed) and not (args.verb == "store" and args.full and len(
+            args.chapters) == 1 and not (args.executed and parameters)):
         parser.error("use: store --full CHAPTER [-p NAME VALUE ...] or "
                      "store --full --from EXECUTED.ipynb CHAPTER")
     chapters = [resolve_chapter(c) for c in args.chapters] or toc_chapters()
@@ -750,12 +750,17 @@ def main(argv: list[str] | None = None) -> int:
         names = " or ".join(c.stem for c in chapters)
         return subprocess.call([sys.executable, "-m", "pytest", "-q", "tests/test_notebooks.py",
                                 "-k", f"test_chapter and ({names})"], cwd=ROOT)
-    elif args.verb == "store" and args.full:
-        chapter = store_full_run(chapters[0], args.executed, parameters=parameters)
-        print(f"stored the full run in {_show(chapter)}: {banner_text(full_run(chapter))}")
     elif args.verb == "store":
-        for chapter in chapters:
-            print(f"stored outputs in {_show(store_outputs(chapter))}")
+        try:
+            if args.full:
+                chapter = store_full_run(chapters[0], args.executed, parameters=parameters)
+                print(f"stored the full run in {_show(chapter)}: "
+                      f"{banner_text(full_run(chapter))}")
+            for chapter in [] if args.full else chapters:
+                print(f"stored outputs in {_show(store_outputs(chapter))}")
+        except (ValueError, ChapterExecutionError) as exc:
+            print(f"store failed: {exc}", file=sys.stderr)
+            return 1
     elif args.verb == "execute":
         failed = 0
         for chapter in chapters:
