@@ -389,8 +389,8 @@ def store_full_run(chapter: str | os.PathLike, executed: str | os.PathLike | Non
               "commit": commit or _commit_at(meta["start_time"], chapter, ran),
               "hardware": _run_hardware(chapter, meta), "parameters": meta["parameters"],
               "command": " ".join(command)}
-    banner = nbformat.v4.new_markdown_cell(
-        f":::{{note}}\n:class: {BANNER_TAG}\n{banner_text(record)}\n:::")
+    banner = nbformat.v4.new_markdown_cell(f":::{{admonition}} The full run\n"
+                                           f":class: note {BANNER_TAG}\n{banner_text(record)}\n:::")
     banner.metadata["tags"] = [BANNER_TAG]
     source.cells = [c for c in source.cells if BANNER_TAG not in c.metadata.get("tags", [])]
     source.cells.insert(1 if source.cells[0].cell_type == "markdown" else 0, banner)  # the title
@@ -407,8 +407,10 @@ def _git(*args: str) -> str:
 
 
 def _commit_now(chapter: Path) -> str:
-    """HEAD, with ``-dirty`` when the chapter or bertbook/ has uncommitted changes."""
-    dirty = _git("status", "--porcelain", "--", str(chapter), "bertbook")
+    """HEAD, with ``-dirty`` when the chapter or bertbook/ has uncommitted changes (or the
+    chapter lies outside the repository)."""
+    inside = chapter.resolve().is_relative_to(ROOT)
+    dirty = not inside or _git("status", "--porcelain", "--", str(chapter), "bertbook")
     return _git("rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")
 
 

@@ -123,7 +123,7 @@ def test_store_full_run_adopts_a_papermill_run(tmp_path):
                                                "markdown", "code"], "banner after the title"
     banner = nb.cells[1]
     assert banner.metadata.tags == [book.BANNER_TAG]
-    assert f":class: {book.BANNER_TAG}" in banner.source
+    assert f":class: note {book.BANNER_TAG}" in banner.source
     assert ("This page shows the full run, executed with `preset = \"full\"` on 2 CPU cores "
             "(x86_64, no GPU), torch 2.13.0+cpu, in 17 minutes on 2026-12-03") in banner.source
     assert nb.cells[3].outputs[0].text == "3000\n"  # the full run's outputs, in the source
@@ -179,6 +179,25 @@ def test_store_full_run_refuses_a_ci_run_and_a_run_of_other_code(tmp_path):
     with pytest.raises(ValueError, match=r"is not a run of .*09_chapter.ipynb's code \(cell 4"):
         book.store_full_run(path, run)
     assert book.full_run(path) is None, "a refused run must leave the chapter as it was"
+
+
+def test_store_full_run_executes_the_full_setting(tmp_path):
+    chapter = tmp_path / "09_tiny.ipynb"
+    nb = new_notebook(cells=[
+        new_markdown_cell("# 9. Tiny"),
+        new_code_cell('preset = "ci"\nrecord_as = ""', metadata={"tags": ["parameters"]}),
+        new_code_cell("print(preset, record_as)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, chapter)
+    book.store_full_run(chapter, log=lambda message: None)
+    nb = nbformat.read(chapter, as_version=4)
+    assert nb.cells[3].outputs[0].text == "full full\n"
+    assert len(nb.cells) == 4, "the banner is added, papermill's cell is not"
+    record = book.full_run(nb)
+    assert record["parameters"] == book.FULL_PARAMETERS and record["seconds"] > 0
+    assert record["commit"].endswith("-dirty")  # a notebook outside the repository
+    assert book.full_run_problems(chapter) == []
 
 
 def test_banner_describes_this_machine_when_the_record_is_of_another_run(tmp_path, monkeypatch):
