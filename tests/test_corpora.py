@@ -261,8 +261,9 @@ def test_qa_is_squad_shaped_split_by_article_and_keeps_the_answer_sentence(built
 
 
 def test_qa_unanswerable_rows_hold_no_trace_of_the_answer(articles):
-    dd = load_bbc_qa(0, unanswerable_fraction=0.25, cache=False)
+    dd = load_bbc_qa(0, unanswerable_fraction=0.25, hard_unanswerable_share=0.5, cache=False)
     records = _generated_by_question()
+    hard = 0  # contexts with the answer sentence cut out of its own window
     for ds in dd.values():
         rows = ds.to_list()
         impossible = [r for r in rows if r["is_impossible"]]
@@ -274,11 +275,25 @@ def test_qa_unanswerable_rows_hold_no_trace_of_the_answer(articles):
                 _check_answerable_row(row, a.body, record)
                 continue
             assert row["answers"] == {"text": [], "answer_start": []}
-            assert row["context"] in a.body
+            hard += row["context"] not in a.body
+            assert _cut_from(row["context"], a.body)
             assert a.body[record["s"][0]:record["s"][1]] not in row["context"]
             assert record["t"].lower() not in row["context"].lower()
             for key in corpora._answer_keys(record["t"]):  # not even "Marchionne" alone
                 assert not corpora._mentions(row["context"], key), (key, row["id"])
+    # About a third are the hard kind (the sentence cut out of its own window, where no trace
+    # of the answer remains); those cut at a window's edge are plain slices of the body.
+    total = sum(sum(ds["is_impossible"]) for ds in dd.values())
+    assert 0.1 < hard / total < 0.6
+
+
+def _cut_from(context: str, body: str) -> bool:
+    """The context is a piece of the body, or two pieces of it joined at one gap (a window
+    with one sentence cut out)."""
+    if context in body:
+        return True
+    return any(context[:m.start()] in body and context[m.end():] in body
+               for m in re.finditer(r"\n\n| ", context))
 
 
 def test_qa_contexts_fit_the_qa_window_setting(built):
@@ -335,9 +350,12 @@ def test_handwritten_qa_set(built, articles):
         assert len(texts) == len(starts) and bool(texts) != r["is_impossible"]
         for text, start in zip(texts, starts):
             assert r["context"][start:start + len(text)] == text  # exact spans
-    # Evaluation only: no hand-written question is also a generated training question.
+    # Evaluation only: no hand-written answerable question is also a generated training
+    # question. (An unanswerable one may share its words with a template question about
+    # another article: "Who is the chief executive of Deutsche Boerse?" is generated, answered,
+    # from a training article; hand-written, about a test passage that does not say.)
     train_questions = {q.lower() for q in sets["bbc_qa"]["train"]["question"]}
-    assert not [r["question"] for r in rows if r["question"].lower() in train_questions]
+    assert not [r["question"] for r in answerable if r["question"].lower() in train_questions]
 
 
 def test_cloze_contrast_still_builds(articles):
@@ -424,7 +442,8 @@ def test_multiple_choice(built, articles):
 _DIGEST_SCRIPT = """
 import hashlib, json, sys
 from bertbook import corpora
-rows = {"bbc_qa": corpora._qa_rows(0, corpora.DEFAULT_FRACTIONS, 8, 300, 150, 0.0)[0],
+qa_rows = corpora._qa_rows(0, corpora.DEFAULT_FRACTIONS, 12, 300, 150, 0.0, 2, 0.0)[0]
+rows = {"bbc_qa": qa_rows,
         "bbc_multiple_choice": corpora._mc_rows(0, corpora.DEFAULT_FRACTIONS, 4, 40)[0]}
 assert "datasets" not in sys.modules  # the recipe itself needs no datasets: a quicker process
 for name, r in rows.items():

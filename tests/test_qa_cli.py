@@ -279,3 +279,18 @@ def test_cli_train_saves_a_model_that_evaluate_reads(tiny_dir, tmp_path, capsys)
 def test_read_squad_round_trip_of_the_test_file(tmp_path):
     rows = read_squad(_squad_json(tmp_path / "x.json"))
     assert [r["is_impossible"] for r in rows] == [False] * 5 + [True]
+
+
+def test_cli_train_defaults_are_train_qas():
+    """`python -m bertbook.qa train --out DIR` is the chapter's full setting: train_qa's own
+    defaults, one source for both (lr 2e-4, not BERT's 5e-5, for this small model)."""
+    import inspect
+
+    from bertbook.qa import _parser, train_qa
+
+    args = _parser().parse_args(["train", "--out", "x"])
+    params = inspect.signature(train_qa).parameters
+    for name in ("epochs", "max_length", "doc_stride", "batch_size", "lr", "max_train",
+                 "max_validation", "unanswerable_fraction", "seed"):
+        assert getattr(args, name) == params[name].default, name
+    assert args.lr == 2e-4
