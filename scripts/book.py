@@ -457,6 +457,8 @@ def stage_book(stage: Path = STAGE_DIR, out_dir: str | os.PathLike = EXECUTED_DI
     config.setdefault("execute", {})["execute_notebooks"] = "off"
     (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     shutil.copy2(TOC, stage / "_toc.yml")
+    if (ROOT / "_static").is_dir():  # Jupyter Book adds every .css file of _static/ to the pages
+        shutil.copytree(ROOT / "_static", stage / "_static")
     if (ROOT / "book").is_dir():
         shutil.copytree(ROOT / "book", stage / "book",
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
