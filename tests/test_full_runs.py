@@ -8,23 +8,17 @@ chapter is executed.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from book_script import book
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bertbook_book_full_runs",
-                                               ROOT / "scripts" / "book.py")
-book = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = book
-_spec.loader.exec_module(book)
 
 def is_training_chapter(chapter) -> bool:
     """Whether the chapter has a small and a full setting: its parameters cell sets ``preset``."""

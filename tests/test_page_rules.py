@@ -10,20 +10,14 @@ executing anything:
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from book_script import book
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bertbook_book_script_rules",
-                                              ROOT / "scripts" / "book.py")
-book = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = book
-_spec.loader.exec_module(book)
 
 MAX_WIDTH = 88
 REMOVED_TAGS = {"remove-cell", "remove-input"}
