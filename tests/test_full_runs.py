@@ -18,7 +18,6 @@ import pytest
 from book_script import book
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-ROOT = Path(__file__).resolve().parents[1]
 
 def is_training_chapter(chapter) -> bool:
     """Whether the chapter has a small and a full setting: its parameters cell sets ``preset``."""

@@ -11,13 +11,11 @@ executing anything:
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 from book_script import book
 
-ROOT = Path(__file__).resolve().parents[1]
 
 MAX_WIDTH = 88
 REMOVED_TAGS = {"remove-cell", "remove-input"}
