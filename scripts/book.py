@@ -355,8 +355,10 @@ def banner_text(record: dict) -> str:
     """One line: which setting ran, where, with which torch, how long, when, at which commit."""
     hw, seconds = record["hardware"], record["seconds"]
     cpu = ", ".join(filter(None, [hw.get("cpu_model"), hw.get("cpu")]))
-    where = (f"on one {hw['gpu']} GPU" if hw.get("gpu")
-             else f"on {hw['cpu_count']} CPU cores ({cpu}, no GPU)")
+    threads = hw.get("cpu_threads", hw["cpu_count"])
+    cores = (f"{hw['cpu_count']} CPU cores" if threads >= hw["cpu_count"]
+             else f"{threads} thread{'s' * (threads > 1)} of a {hw['cpu_count']}-core CPU")
+    where = (f"on one {hw['gpu']} GPU" if hw.get("gpu") else f"on {cores} ({cpu}, no GPU)")
     took = f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} s"
     setting = ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in record["parameters"].items()
                         if k != "record_as")

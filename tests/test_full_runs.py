@@ -207,8 +207,12 @@ def test_banner_names_a_gpu_or_the_cpu_cores():
               "date": "2026-12-03", "commit": "abc1234", "parameters": {"preset": "full"}}
     assert "on one NVIDIA H200 GPU, torch 2.13.0+cpu, in 61 s on 2026-12-03 (commit abc1234)" \
         in book.banner_text(record)
-    record["hardware"] = {**HARDWARE, "cpu_model": "AMD EPYC", "cpu_count": 16}
+    record["hardware"] = {**HARDWARE, "cpu_model": "AMD EPYC", "cpu_count": 16, "cpu_threads": 16}
     assert "on 16 CPU cores (AMD EPYC, x86_64, no GPU)" in book.banner_text(record)
+    record["hardware"]["cpu_threads"] = 2
+    assert "on 2 threads of a 16-core CPU (AMD EPYC" in book.banner_text(record)
+    record["hardware"] = {**HARDWARE, "cpu_count": 2, "cpu_threads": 1}
+    assert "on 1 thread of a 2-core CPU (x86_64, no GPU)" in book.banner_text(record)
 
 
 def test_banner_problems_reads_the_built_pages(tmp_path):
