@@ -3,7 +3,8 @@ the package from the repository URL, and a chapter's imports then run.
 
 The cell is taken from a chapter as it stands, with two changes only: IPython's ``%pip`` becomes
 ``python -m pip`` (no IPython here), and the GitHub URL becomes this checkout's committed HEAD
-(``git+file://localhost/...@<sha>``: the pip of a fresh 3.11 venv rejects an empty host), so the test needs no network for bertbook itself. The heavy
+(``git+file://localhost/...@<sha>``: the pip of a fresh 3.11 venv rejects an empty host), so
+the test needs no network for bertbook itself. The heavy
 dependencies (torch, datasets, the two data packages, matplotlib) are not downloaded again: the
 fresh environment sees the project's ``.venv`` site-packages through a plain path line in a
 ``.pth`` file. A path line adds the folder to ``sys.path`` without running the ``.pth`` files in
